@@ -1,0 +1,1 @@
+"""The JavaScript half of Robot Runtime, shipped as package data (see runtime.jslibs)."""

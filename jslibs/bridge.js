@@ -1,0 +1,218 @@
+// The JavaScript half of runtime/bridge.py, and the resident loop of one isolate.
+//
+// Evaluated once per isolate by runtime/sandbox/miniracer.py, as the one long-lived
+// evaluation of that isolate: it takes the shared buffer and the host function from
+// two globals, removes them, installs require/print/console, then pulls events from
+// the host and runs the robot's main() for each until the host says stop.
+// Nothing it keeps is reachable from robot code except what it installs on purpose.
+(function (sab, hostFn) {
+  'use strict';
+  delete globalThis.__rr_sab;
+  delete globalThis.__rr_host;
+
+  var HEADER_BYTES = 32, SLOT_STATUS = 0, SLOT_KIND = 1, SLOT_LENGTH = 2;
+  var KIND_CALL = 1, KIND_PART = 2, KIND_CONT = 3;
+  var STATUS_PENDING = 0, STATUS_OK = 1, STATUS_ERROR = 2, STATUS_MORE = 3, STATUS_ACK = 4;
+  var header = new Int32Array(sab, 0, 8);
+  var units = new Uint16Array(sab, HEADER_BYTES);
+  var CAPACITY = units.length;
+  var fromCharCode = String.fromCharCode;
+  var stringify = JSON.stringify, parse = JSON.parse;
+
+  // --- framing -------------------------------------------------------------------
+
+  function sendFrame(kind, text, start, end) {
+    for (var i = start, j = 0; i < end; i++, j++) units[j] = text.charCodeAt(i);
+    header[SLOT_KIND] = kind;
+    header[SLOT_LENGTH] = end - start;
+    header[SLOT_STATUS] = STATUS_PENDING;
+    hostFn();
+    var status = header[SLOT_STATUS];
+    if (status === STATUS_PENDING) {
+      throw new Error('host call got no answer (the host failed outside the protocol)');
+    }
+    return status;
+  }
+
+  function readFrame() {
+    var n = header[SLOT_LENGTH];
+    if (n < 4096) return fromCharCode.apply(null, units.subarray(0, n));
+    var parts = [];
+    for (var i = 0; i < n; i += 4096) {
+      parts.push(fromCharCode.apply(null, units.subarray(i, Math.min(n, i + 4096))));
+    }
+    return parts.join('');
+  }
+
+  function rawCall(text) {
+    var start = 0, n = text.length;
+    while (n - start > CAPACITY) {
+      var cut = start + CAPACITY;
+      var last = text.charCodeAt(cut - 1);
+      if (last >= 0xD800 && last <= 0xDBFF) cut -= 1;  // keep surrogate pairs whole
+      sendFrame(KIND_PART, text, start, cut);
+      start = cut;
+    }
+    var status = sendFrame(KIND_CALL, text, start, n);
+    var answer = readFrame();
+    if (status === STATUS_MORE) {
+      var parts = [answer];
+      while (status === STATUS_MORE) {
+        status = sendFrame(KIND_CONT, '', 0, 0);
+        parts.push(readFrame());
+      }
+      answer = parts.join('');
+    }
+    if (status === STATUS_ERROR) throw hostError(parse(answer));
+    return answer;
+  }
+
+  function hostError(body) {
+    var err = new Error(body.message);
+    for (var key in body) {
+      if (key !== 'message') err[key] = body[key];
+    }
+    return err;
+  }
+
+  // call(op, argsArray) -> the JSON-decoded answer; throws an Error on failure.
+  function call(op, args) {
+    var answer = rawCall(stringify([op].concat(args)));
+    return answer === '' ? undefined : parse(answer);
+  }
+
+  var host = Object.freeze({ call: call });
+
+  // --- logging --------------------------------------------------------------------
+
+  function show(value) {
+    if (typeof value === 'string') return value;
+    if (value instanceof Error) return value.stack || String(value);
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+      return String(value);
+    }
+    try { return stringify(value); } catch (e) { return String(value); }
+  }
+
+  function logger(level) {
+    return function () {
+      var parts = [];
+      for (var i = 0; i < arguments.length; i++) parts.push(show(arguments[i]));
+      call('log', [level, parts.join(' ')]);
+    };
+  }
+
+  // --- modules --------------------------------------------------------------------
+
+  var modules = {};      // module id -> module object
+  var resolved = {};     // from id + '\0' + name -> module id
+
+  function compile(id, source, wrap) {
+    var code = wrap
+      ? '(function (exports, require, module, __filename, __dirname, __host) {' + source + '\n})'
+      : source;
+    try {
+      return (0, eval)(code + '\n//# sourceURL=' + id);
+    } catch (e) {
+      if (e instanceof SyntaxError) throw located(e, call('$syntax', [id, source, wrap]));
+      throw e;
+    }
+  }
+
+  // The engine puts no location on a SyntaxError caught in script; the host
+  // finds it (line, column, source line) and the error is rethrown with it.
+  function located(e, where) {
+    var err = new SyntaxError(where.file + ':' + where.line + ':' + where.column + ': ' + e.message);
+    err.stack = 'SyntaxError: ' + e.message + '\n    at ' + where.file + ':' + where.line + ':' +
+      where.column + '\n' + where.sourceLine + '\n' + where.caret;
+    return err;
+  }
+
+  function load(fromId, name) {
+    var key = fromId + '\u0000' + name;
+    var id = resolved[key];
+    if (id !== undefined) return modules[id].exports;
+    var found = call('$require', [fromId, name]);
+    id = found.id;
+    resolved[key] = id;
+    var mod = modules[id];
+    if (mod) return mod.exports;
+    mod = { id: id, exports: {}, loaded: false };
+    modules[id] = mod;
+    try {
+      var fn = compile(found.file, found.source, true);
+      fn.call(mod.exports, mod.exports, makeRequire(id), mod, found.file, found.dir,
+              found.privileged ? host : undefined);
+    } catch (e) {
+      delete modules[id];
+      delete resolved[key];
+      throw e;
+    }
+    mod.loaded = true;
+    return mod.exports;
+  }
+
+  function makeRequire(fromId) {
+    return function require(name) {
+      if (typeof name !== 'string') throw new TypeError('require() takes a module name string');
+      return load(fromId, name);
+    };
+  }
+
+  // --- the robot and the loop ----------------------------------------------------
+
+  var g = globalThis;
+  g.print = logger('info');
+  g.console = Object.freeze({
+    log: logger('info'), info: logger('info'), warn: logger('warn'),
+    error: logger('error'), debug: logger('debug'), trace: logger('debug')
+  });
+
+  var robot = null;
+  function loadRobot() {
+    var entry = call('$entry', []);
+    var mod = { id: entry.id, exports: {}, loaded: false };
+    g.module = mod;
+    g.exports = mod.exports;
+    g.require = makeRequire(entry.id);
+    compile(entry.file, entry.source, false);
+    mod.loaded = true;
+    var main = typeof g.main === 'function' ? g.main
+      : (mod.exports && typeof mod.exports.main === 'function') ? mod.exports.main
+      : (typeof g.exports.main === 'function' ? g.exports.main : null);
+    if (main === null) {
+      var err = new Error(entry.file + ' defines no main(text, auth) function');
+      err.name = 'RobotError';
+      throw err;
+    }
+    return { main: main };
+  }
+
+  function describe(e) {
+    if (e instanceof Error) {
+      var stack = String(e.stack || '').split('\n').filter(function (line) {
+        return line.indexOf('libs/bridge.js') < 0;  // the loop's own frames say nothing
+      }).join('\n');
+      return { name: String(e.name), message: String(e.message), stack: stack };
+    }
+    return { name: 'Error', message: 'Uncaught ' + show(e), stack: '' };
+  }
+
+  function runOne(ev) {
+    try {
+      if (robot === null) robot = loadRobot();
+      robot.main(ev.text, ev.auth);
+      return { ok: true };
+    } catch (e) {
+      var failed = robot === null;
+      return { ok: false, error: describe(e), fatal: failed };
+    }
+  }
+
+  var result = null;
+  for (;;) {
+    var ev = call('$next', [result]);
+    if (ev === null || ev === undefined) return 'stopped';
+    result = runOne(ev);
+  }
+})(globalThis.__rr_sab, globalThis.__rr_host);

@@ -1,0 +1,83 @@
+// The helper library robots load with require('./libs/helpers') (ROBOT_API.md §3).
+// Every call that reaches outside the isolate goes through __host.call(op, args),
+// which is synchronous: it returns the answer or throws before the next statement.
+'use strict';
+
+var codecs = require('./codecs');
+var lpp = require('./lpp');
+
+function call(op, args) { return __host.call(op, args); }
+
+// --- HTTP ---------------------------------------------------------------------------
+
+function http(method, url, headers, body) {
+  return call('http', [method, url, headers || {}, body === undefined ? null : body, {}]);
+}
+
+exports.get = function (url, headers) { return http('GET', url, headers); };
+exports.post = function (url, headers, body) { return http('POST', url, headers, body); };
+exports.put = function (url, headers, body) { return http('PUT', url, headers, body); };
+exports.patch = function (url, headers, body) { return http('PATCH', url, headers, body); };
+exports['delete'] = function (url, headers) { return http('DELETE', url, headers); };
+
+// request({method, url, headers, body, timeout}) -> {status, headers, body, json};
+// a status code never throws here, only a missing answer does.
+exports.request = function (options) {
+  var o = options || {};
+  var body = o.body === undefined ? null : o.body;
+  var timeout = typeof o.timeout === 'number' ? o.timeout : null;
+  return call('http', [o.method || 'GET', o.url, o.headers || {}, body,
+                       { raw: true, timeout: timeout }]);
+};
+
+// --- the data lake ------------------------------------------------------------------
+
+exports.write = function (recType, obj, auth, tags) {
+  return call('store.write', [auth, recType, obj, tags || [], null]);
+};
+exports.writeShare = function (auth, recType, obj, tags) {
+  return call('store.write', [auth, recType, obj, tags || [], null]);
+};
+exports.writeShareWithOwners = function (auth, recType, obj, tags, owners) {
+  return call('store.write', [auth, recType, obj, tags || [], owners || null]);
+};
+exports.readShareById = function (auth, recType, id, params) {
+  return call('store.readById', [auth, recType, id, params || {}]);
+};
+exports.readShareByTags = function (auth, recType, tags, params) {
+  return call('store.readByTags', [auth, recType, tags || [], params || {}]);
+};
+
+// parseMsg(text): the read envelope of the record that triggered the run.
+exports.parseMsg = function (text) {
+  var msg;
+  try {
+    msg = typeof text === 'string' ? JSON.parse(text) : text;
+  } catch (e) {
+    return { err: 1, msg: 'parseMsg: the text is not JSON: ' + e.message };
+  }
+  if (!msg || typeof msg !== 'object' || !Array.isArray(msg.objs)) {
+    return { err: 1, msg: 'parseMsg: the text holds no record envelope' };
+  }
+  var first = msg.objs[0] || {};
+  return {
+    err: 0, msg: 'Success', meta: msg.meta, objs: msg.objs,
+    id: first.id || '', recType: first.recType || msg.recType || ''
+  };
+};
+
+// --- robot state (beyond the Microshare documentation) ------------------------------
+
+exports.state = Object.freeze({
+  get: function (key) { var v = call('state.get', [String(key)]); return v === null ? undefined : v; },
+  set: function (key, value) { call('state.set', [String(key), value === undefined ? null : value]); },
+  'delete': function (key) { call('state.delete', [String(key)]); }
+});
+
+// --- log, codecs ---------------------------------------------------------------------
+
+exports.say = function (message) { call('log', ['info', String(message)]); };
+
+for (var name in codecs) exports[name] = codecs[name];
+exports.decodeCayenneLPP = lpp.decode;
+exports.encodeToCayenneLPP = lpp.encode;

@@ -1,0 +1,1 @@
+"""Local stand-ins for IoT platforms, so robots and demos run with no network."""

@@ -1,0 +1,363 @@
+"""The V8 sandbox on mini-racer: the ONLY module that imports ``py_mini_racer``.
+
+mini-racer's public calls cannot serve a *blocking* ``lib.get``: a wrapped Python
+function is async from JavaScript's view. So this module reaches into three
+internals, each pinned by ``tests/sandbox/test_miniracer_contract.py``:
+
+* ``Context`` built around our own ``mr_init_context`` callback, so that calls
+  carrying :data:`BRIDGE_CALLBACK_ID` are served synchronously on the isolate's
+  thread while every other callback goes to mini-racer as usual;
+* ``mr_make_js_callback`` with that id: a JavaScript function that calls Python
+  and waits for it to return;
+* a ``SharedArrayBuffer`` seen from Python as a ``memoryview`` onto V8 memory,
+  which carries requests and answers (``runtime/bridge.py``).
+
+Entering V8 from Python costs about 400 µs, so each isolate runs one resident
+evaluation (``jslibs/bridge.js``) that pulls its next event through the bridge
+instead of being entered once per run. The thread that waits for a run is the
+run's watchdog: past the deadline it cancels the evaluation, which terminates
+the script; the isolate is then thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+from py_mini_racer import JSOOMException, JSParseException, MiniRacer
+from py_mini_racer._context import Context, ContextType
+from py_mini_racer._dll import init_mini_racer, mr_callback_func
+from py_mini_racer._mini_racer import _running_event_loop
+from py_mini_racer._objects import ObjectFactoryImpl
+
+from runtime import jslibs
+from runtime.bridge import DEFAULT_BUFFER_BYTES, BridgeEndpoint
+from runtime.exceptions import HostCallError, SandboxError
+from runtime.sandbox.base import (
+    Job,
+    JsError,
+    Limits,
+    ModuleSource,
+    Outcome,
+    RunStatus,
+    Sandbox,
+)
+
+#: Callback id of the synchronous bridge; mini-racer counts its own ids up from 1.
+BRIDGE_CALLBACK_ID = 2**64 - 1
+
+_WATCH_INTERVAL_S = 0.05
+_STOP = object()
+
+
+@contextmanager
+def bridged_context(on_bridge_call: Callable[[], None]) -> Generator[Any, None, None]:
+    """Make a mini-racer ``Context`` whose bridge calls run ``on_bridge_call`` in place.
+
+    ``on_bridge_call`` runs on the isolate's thread while the script waits; it must
+    not raise and must not call into this context (that would wait forever).
+    """
+    dll = init_mini_racer(ignore_duplicate_init=True)
+    context: Any = None
+
+    @mr_callback_func  # type: ignore[misc]
+    def on_callback(callback_id: int, raw_value: Any) -> None:
+        if callback_id == BRIDGE_CALLBACK_ID:
+            dll.mr_free_value(handle, raw_value)
+            on_bridge_call()
+        else:
+            context.handle_callback_from_v8(callback_id, raw_value)
+
+    task_ids = count()
+    next(task_ids)  # mini-racer reserves id 0 for tasks it never cancels
+    handle = ContextType(dll.mr_init_context(on_callback))
+    try:
+        with _running_event_loop(None) as loop:
+            context = Context(dll, handle, loop, ObjectFactoryImpl(), task_ids)
+            yield context
+    finally:
+        dll.mr_free_context(handle)
+
+
+def make_sync_function(context: Any) -> Any:
+    """Return a JavaScript function that calls the context's bridge callback synchronously."""
+    raw = context._dll.mr_make_js_callback(context._ctx, BRIDGE_CALLBACK_ID)
+    return context._value_handle_to_python(context._wrap_raw_handle(raw))
+
+
+def context_count() -> int:
+    """Return how many V8 contexts this process holds (for leak checks)."""
+    return int(init_mini_racer(ignore_duplicate_init=True).mr_context_count())
+
+
+_PARSE_HEAD = re.compile(r"^(?P<file>.*):(?P<line>\d+): (?P<message>.*)$")
+_CHECK_PREFIX = "(function(){"
+
+
+def locate_syntax_error(file: str, source: str) -> dict[str, Any]:
+    """Find where ``source`` fails to parse, in a throwaway isolate that never runs it.
+
+    Returns:
+        ``{"file", "line", "column", "message", "sourceLine", "caret"}``; line and
+        column are 0 when the engine gives no place.
+    """
+    code = f"{_CHECK_PREFIX}{source}\n}})\n//# sourceURL={file}"
+    place: dict[str, Any] = {"file": file, "line": 0, "column": 0, "message": "",
+                             "sourceLine": "", "caret": ""}
+    with MiniRacer() as checker:
+        try:
+            checker.eval(code)
+        except JSParseException as exc:
+            place.update(_parse_location(str(exc)))
+    lines = source.split("\n")
+    if place["line"] > len(lines):  # "unexpected end of input": point at the last line
+        place.update(line=len(lines), column=len(lines[-1]) + 1, sourceLine=lines[-1],
+                     caret=" " * len(lines[-1]) + "^")
+    return place
+
+
+def _parse_location(text: str) -> dict[str, Any]:
+    lines = text.split("\n")
+    head = _PARSE_HEAD.match(lines[0])
+    if head is None or len(lines) < 3:
+        return {"message": lines[0]}
+    line, source_line, caret = int(head["line"]), lines[1], lines[2]
+    column = caret.find("^") + 1
+    if line == 1 and source_line.startswith(_CHECK_PREFIX):
+        source_line = source_line[len(_CHECK_PREFIX) :]
+        caret = caret[len(_CHECK_PREFIX) :]
+        column -= len(_CHECK_PREFIX)
+    return {"line": line, "column": max(column, 0), "message": head["message"],
+            "sourceLine": source_line, "caret": caret}
+
+
+@dataclass
+class _Pending:
+    """A run handed to the isolate, finished exactly once."""
+
+    job: Job
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: Outcome | None = None
+
+
+@dataclass
+class _Batch:
+    jobs: Iterator[Job]
+    outcomes: list[Outcome] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class MiniRacerSandbox(Sandbox):
+    """One V8 isolate running one robot, kept warm across its runs.
+
+    Args:
+        modules: where the robot script and the modules it requires come from.
+        limits: per-run timeout and the isolate's heap limit.
+        buffer_bytes: size of the shared buffer; larger messages travel in frames.
+    """
+
+    def __init__(self, modules: ModuleSource, limits: Limits,
+                 buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
+        self._modules = modules
+        self._limits = limits
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._current: _Pending | None = None
+        self._batch: _Batch | None = None
+        self._deadline: float | None = None
+        self._kill_reason: RunStatus | None = None
+        self._alive = True
+        self._closed = False
+        self._context_cm = bridged_context(self._on_bridge_call)
+        context = self._context_cm.__enter__()
+        try:
+            self._start(context, buffer_bytes)
+        except BaseException:
+            self._context_cm.__exit__(None, None, None)
+            raise
+
+    def _start(self, context: Any, buffer_bytes: int) -> None:
+        self._mr = MiniRacer(context)
+        self._mr.set_hard_memory_limit(self._limits.memory_mb * 1024 * 1024)
+        # mini-racer installs a setTimeout whose callbacks would never run here.
+        self._mr.eval("setTimeout = undefined; clearTimeout = undefined; "
+                      "__timer_manager = undefined;")
+        shared = self._mr.eval(f"globalThis.__rr_sab = new SharedArrayBuffer({buffer_bytes})")
+        self._endpoint = BridgeEndpoint(shared, self._dispatch)
+        self._mr.eval("globalThis")["__rr_host"] = make_sync_function(context)
+        self._loop: concurrent.futures.Future[Any] = asyncio.run_coroutine_threadsafe(
+            self._mr.eval_cancelable(jslibs.source("bridge") + "\n//# sourceURL=libs/bridge.js"),
+            context.event_loop)
+        self._loop.add_done_callback(self._on_loop_exit)
+
+    # --- the caller's side -----------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    def run(self, job: Job) -> Outcome:
+        pending = _Pending(job)
+        self._submit(pending)
+        self._watch(pending.done)
+        assert pending.outcome is not None
+        return pending.outcome
+
+    def run_batch(self, jobs: Iterable[Job]) -> list[Outcome]:
+        batch = _Batch(iter(jobs))
+        self._submit(batch)
+        self._watch(batch.done)
+        return batch.outcomes
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._alive:
+            self._jobs.put(_STOP)
+        try:
+            self._loop.result(timeout=self._limits.timeout_s + 5)
+        except BaseException:  # noqa: BLE001 - how the loop ended was reported already
+            pass
+        self._drain_event_loop()
+        self._mr.close()
+        self._context_cm.__exit__(None, None, None)
+
+    def _drain_event_loop(self) -> None:
+        """Let mini-racer's event loop finish the evaluation task before it stops."""
+        loop = self._mr._ctx.event_loop if self._mr._ctx is not None else None
+        if loop is None or not loop.is_running():
+            return
+        for _ in range(3):
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(timeout=5)
+
+    def _submit(self, item: Any) -> None:
+        if not self._alive or self._closed:
+            raise SandboxError("this sandbox was thrown away; make a new one")
+        self._jobs.put(item)
+
+    def _watch(self, done: threading.Event) -> None:
+        """Wait for ``done``; past the run's deadline, terminate the script."""
+        while not done.wait(_WATCH_INTERVAL_S):
+            deadline = self._deadline
+            if deadline is not None and time.monotonic() > deadline:
+                self._kill(RunStatus.TIMEOUT)
+                done.wait()
+
+    def _kill(self, reason: RunStatus) -> None:
+        self._kill_reason = reason
+        self._loop.cancel()  # mini-racer cancels the evaluation: V8 terminates the script
+
+    # --- the isolate's side (runs on the isolate's thread) ---------------------------
+
+    def _on_bridge_call(self) -> None:
+        self._endpoint.serve_frame()
+
+    def _dispatch(self, request: str) -> str:
+        op, *args = json.loads(request)
+        if op == "$next":
+            return self._next(args[0])
+        if op == "$require":
+            return _module_json(self._modules.require(str(args[0]), str(args[1])))
+        if op == "$entry":
+            return _module_json(self._modules.entry())
+        if op == "$syntax":
+            return json.dumps(locate_syntax_error(str(args[0]), str(args[1])))
+        current = self._current
+        if current is None:
+            raise HostCallError(f"host call {op!r} outside a run")
+        answer = current.job.host.handle(op, args)
+        return "" if answer is None else json.dumps(answer, ensure_ascii=False,
+                                                    separators=(",", ":"))
+
+    def _next(self, result: dict[str, Any] | None) -> str:
+        if result is not None:
+            self._finish(_outcome_of(result))
+            if result.get("fatal"):
+                self._alive = False
+                return "null"
+        pending = self._take()
+        if pending is None:
+            return "null"
+        with self._lock:
+            self._current = pending
+        deadline = time.monotonic() + self._limits.timeout_s
+        pending.job.host.start(deadline)
+        self._deadline = deadline
+        event = pending.job.event
+        return json.dumps({"text": event.text, "auth": event.auth}, ensure_ascii=False)
+
+    def _take(self) -> _Pending | None:
+        """Block until the next run; a batch is served here without thread hand-offs."""
+        while True:
+            if self._batch is not None:
+                job = next(self._batch.jobs, None)
+                if job is not None:
+                    return _Pending(job)
+                self._batch.done.set()
+                self._batch = None
+            item = self._jobs.get()
+            if item is _STOP:
+                return None
+            if isinstance(item, _Batch):
+                self._batch = item
+                continue
+            assert isinstance(item, _Pending)
+            return item
+
+    def _finish(self, outcome: Outcome) -> None:
+        with self._lock:
+            pending, self._current = self._current, None
+            self._deadline = None
+        if pending is None or pending.outcome is not None:
+            return
+        pending.outcome = outcome
+        pending.done.set()
+        if self._batch is not None:
+            self._batch.outcomes.append(outcome)
+
+    def _on_loop_exit(self, loop: concurrent.futures.Future[Any]) -> None:
+        self._alive = False
+        outcome = self._death_outcome(loop)
+        self._finish(outcome)
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            batch.done.set()
+
+    def _death_outcome(self, loop: concurrent.futures.Future[Any]) -> Outcome:
+        if self._kill_reason is not None:
+            return Outcome(self._kill_reason, JsError(
+                "TimeoutError", f"run exceeded its {self._limits.timeout_s:g} s limit"))
+        exc = loop.exception()
+        if isinstance(exc, JSOOMException) or self._mr.was_hard_memory_limit_reached():
+            return Outcome(RunStatus.MEMORY, JsError(
+                "RangeError", f"heap limit of {self._limits.memory_mb} MB reached"))
+        if exc is None:
+            return Outcome(RunStatus.ERROR, JsError("Error", "the robot stopped its own loop"))
+        return Outcome(RunStatus.ERROR, JsError("Error", str(exc).strip(), str(exc)))
+
+
+def _module_json(code: Any) -> str:
+    return json.dumps({"id": code.id, "file": code.file, "dir": code.dir,
+                       "source": code.source, "privileged": code.privileged},
+                      ensure_ascii=False)
+
+
+def _outcome_of(result: dict[str, Any]) -> Outcome:
+    if result.get("ok"):
+        return Outcome(RunStatus.OK)
+    error = result.get("error") or {}
+    return Outcome(RunStatus.ERROR, JsError(str(error.get("name", "Error")),
+                                            str(error.get("message", "")),
+                                            str(error.get("stack", ""))))
+

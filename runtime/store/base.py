@@ -1,0 +1,228 @@
+"""The store interface and its value types.
+
+A :class:`Store` owns identities, tokens and robot state; records are written
+and read through a :class:`StoreSession`, a unit of work whose writes are
+visible to its own reads at once and durable when it closes. Every record
+operation takes the :class:`Principal` acting, and the store enforces who may
+do what (``runtime/access.py``), so the REST API and robots meet the same rules.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime import access
+from runtime.exceptions import InvalidRecord
+from runtime.records import canonical_json, check_rec_type, check_tags, checksum, new_id
+
+DEFAULT_PER_PAGE = 999
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts, as a token says.
+
+    Attributes:
+        user: the identity's name (``alice@example.com``).
+        org: its organisation.
+        scope: ``RESOURCE:OPERATION`` (``ALL:ALL``, ``SHARE:READ``, ``SHARE:WRITE``).
+        pipe: a write-only token.
+    """
+
+    user: str
+    org: str
+    scope: str = "ALL:ALL"
+    pipe: bool = False
+
+
+@dataclass(frozen=True)
+class Record:
+    """One share of the data lake (ROBOT_API.md §4)."""
+
+    id: str
+    rec_type: str
+    data: Any
+    tags: tuple[str, ...]
+    create_ms: int
+    creator: str
+    owner: str
+    org: str
+    checksum: str
+    co_owners: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which records to read and how to page them.
+
+    Attributes:
+        rec_type: the recType read.
+        tags: records must carry all of these.
+        page: 1-based page number.
+        per_page: records per page.
+        sort: field paths sorted ascending (``tstamp``, ``data.priority``); empty
+            means newest first.
+    """
+
+    rec_type: str
+    tags: tuple[str, ...] = ()
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+    sort: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query's result."""
+
+    records: Sequence[Record]
+    total_count: int
+    page: int
+    per_page: int
+
+    @property
+    def total_pages(self) -> int:
+        """Pages in the whole result (at least 1, as Microshare reports it)."""
+        return max(1, -(-self.total_count // self.per_page))
+
+
+@dataclass
+class WriteRequest:
+    """A record to write; the store fills in id, time, owner and checksum."""
+
+    rec_type: str
+    data: Any
+    tags: tuple[str, ...] = ()
+    co_owners: tuple[str, ...] = field(default_factory=tuple)
+
+
+def new_record(principal: Principal, request: WriteRequest, now_ms: int) -> tuple[Record, str]:
+    """Validate a write and make its record (id, checksum) without storing it.
+
+    Returns:
+        The record and its data as JSON text.
+
+    Raises:
+        InvalidRecord: bad recType, tags or data. Forbidden: the principal may not write.
+    """
+    access.require_write(principal)
+    rec_type = check_rec_type(request.rec_type)
+    tags = check_tags(request.tags)
+    co_owners = tuple(dict.fromkeys(o for o in request.co_owners if o != principal.user))
+    try:
+        text = json.dumps(request.data, ensure_ascii=False, separators=(",", ":"))
+        digest = checksum(canonical_json(request.data))
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecord(f"record data is not JSON: {exc}") from exc
+    record = Record(new_id(now_ms), rec_type, request.data, tags, now_ms, principal.user,
+                    principal.user, principal.org, digest, co_owners)
+    return record, text
+
+
+class StoreSession(abc.ABC):
+    """A unit of work: writes are visible to its own reads at once, durable on close."""
+
+    @abc.abstractmethod
+    def write(self, principal: Principal, request: WriteRequest) -> Record:
+        """Store one record owned by ``principal``.
+
+        Raises:
+            InvalidRecord: bad recType, tags or data. Forbidden: may not write.
+        """
+
+    @abc.abstractmethod
+    def get(self, principal: Principal, rec_type: str, record_id: str) -> Record:
+        """Return one record the principal owns or co-owns.
+
+        Raises:
+            RecordNotFound: none such for this principal. Forbidden: may not read.
+        """
+
+    @abc.abstractmethod
+    def query(self, principal: Principal, query: Query) -> Page:
+        """Return one page of the principal's records.
+
+        Raises:
+            InvalidRecord: a bad sort field or paging value. Forbidden: may not read.
+        """
+
+    @abc.abstractmethod
+    def delete(self, principal: Principal, rec_type: str, record_id: str) -> None:
+        """Delete one record the principal owns.
+
+        Raises:
+            RecordNotFound: none such for this principal. Forbidden: may not write.
+        """
+
+    @abc.abstractmethod
+    def state_get(self, robot: str, key: str) -> Any:
+        """Return the robot's stored value for ``key``, or None."""
+
+    @abc.abstractmethod
+    def state_set(self, robot: str, key: str, value: Any) -> None:
+        """Keep ``value`` (JSON) for the robot under ``key``."""
+
+    @abc.abstractmethod
+    def state_delete(self, robot: str, key: str) -> None:
+        """Forget the robot's ``key``."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make everything written so far durable."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Commit and release the session."""
+
+    def __enter__(self) -> StoreSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Store(abc.ABC):
+    """Identities, tokens, records and robot state."""
+
+    @abc.abstractmethod
+    def ensure_identity(self, user: str) -> None:
+        """Create the identity ``user`` unless it exists."""
+
+    @abc.abstractmethod
+    def register_token(self, token: str, user: str, *, pipe: bool = False,
+                       scope: str = "ALL:ALL", expires_ms: int | None = None) -> None:
+        """Make ``token`` act as ``user`` (the identity is created if needed)."""
+
+    @abc.abstractmethod
+    def local_token(self, user: str) -> str:
+        """Return ``user``'s local development token, registering it on first use.
+
+        The token is derived from a secret kept in this store, so it cannot be
+        guessed by anyone who cannot read the store itself.
+        """
+
+    @abc.abstractmethod
+    def authenticate(self, token: str) -> Principal:
+        """Return who ``token`` acts as.
+
+        Raises:
+            NotAuthenticated: unknown, revoked or expired.
+        """
+
+    @abc.abstractmethod
+    def session(self) -> StoreSession:
+        """Open a unit of work."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the store."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
