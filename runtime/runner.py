@@ -41,7 +41,7 @@ class Runner:
         self._own_client = http_client is None
         self._client = http_client or httpx.Client(follow_redirects=True)
         self._http = HttpCaller(self._client, routes)
-        self._sandboxes: dict[Path, Sandbox] = {}
+        self._sandboxes: dict[Path, tuple[Sandbox, tuple[int, int]]] = {}
         self._locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -70,8 +70,8 @@ class Runner:
     def close(self) -> None:
         """Stop every sandbox and release the HTTP client."""
         with self._guard:
-            sandboxes, self._sandboxes = list(self._sandboxes.values()), {}
-        for sandbox in sandboxes:
+            cached, self._sandboxes = list(self._sandboxes.values()), {}
+        for sandbox, _ in cached:
             sandbox.close()
         if self._own_client:
             self._client.close()
@@ -87,16 +87,22 @@ class Runner:
             return self._locks.setdefault(script, threading.Lock())
 
     def _sandbox_for(self, modules: RobotModules) -> Sandbox:
+        """The robot's warm sandbox; a new one when the script file changed since."""
+        stat = modules.script.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
         with self._guard:
-            sandbox = self._sandboxes.get(modules.script)
-        if sandbox is None:
-            sandbox = MiniRacerSandbox(modules, self._limits)
-            with self._guard:
-                self._sandboxes[modules.script] = sandbox
+            cached = self._sandboxes.get(modules.script)
+        if cached is not None and cached[1] == stamp:
+            return cached[0]
+        if cached is not None:
+            self._discard(modules.script)
+        sandbox = MiniRacerSandbox(modules, self._limits)
+        with self._guard:
+            self._sandboxes[modules.script] = (sandbox, stamp)
         return sandbox
 
     def _discard(self, script: Path) -> None:
         with self._guard:
-            sandbox = self._sandboxes.pop(script, None)
-        if sandbox is not None:
-            sandbox.close()
+            cached = self._sandboxes.pop(script, None)
+        if cached is not None:
+            cached[0].close()

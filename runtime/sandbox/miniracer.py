@@ -70,13 +70,16 @@ def bridged_context(on_bridge_call: Callable[[], None]) -> Generator[Any, None, 
     dll = init_mini_racer(ignore_duplicate_init=True)
     context: Any = None
 
-    @mr_callback_func  # type: ignore[misc]
+    @mr_callback_func  # type: ignore[arg-type]
     def on_callback(callback_id: int, raw_value: Any) -> None:
         if callback_id == BRIDGE_CALLBACK_ID:
             dll.mr_free_value(handle, raw_value)
             on_bridge_call()
-        else:
+            return
+        try:
             context.handle_callback_from_v8(callback_id, raw_value)
+        except RuntimeError:
+            pass  # the late answer of an evaluation cancelled while its loop was closing
 
     task_ids = count()
     next(task_ids)  # mini-racer reserves id 0 for tasks it never cancels
@@ -193,8 +196,11 @@ class MiniRacerSandbox(Sandbox):
         self._mr.eval("setTimeout = undefined; clearTimeout = undefined; "
                       "__timer_manager = undefined;")
         shared = self._mr.eval(f"globalThis.__rr_sab = new SharedArrayBuffer({buffer_bytes})")
+        if not isinstance(shared, memoryview):
+            raise SandboxError(f"mini-racer gave {type(shared).__name__} for a SharedArrayBuffer")
         self._endpoint = BridgeEndpoint(shared, self._dispatch)
-        self._mr.eval("globalThis")["__rr_host"] = make_sync_function(context)
+        global_object: Any = self._mr.eval("globalThis")
+        global_object["__rr_host"] = make_sync_function(context)
         self._loop: concurrent.futures.Future[Any] = asyncio.run_coroutine_threadsafe(
             self._mr.eval_cancelable(jslibs.source("bridge") + "\n//# sourceURL=libs/bridge.js"),
             context.event_loop)
