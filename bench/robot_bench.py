@@ -25,7 +25,8 @@ function main(text, auth) {
   var packets = JSON.parse(text);
   var byDevice = {};
   packets.forEach(function (p) {
-    var d = byDevice[p.device] || (byDevice[p.device] = {n: 0, sum: 0, min: Infinity, max: -Infinity});
+    var d = byDevice[p.device] ||
+      (byDevice[p.device] = {n: 0, sum: 0, min: Infinity, max: -Infinity});
     d.n++; d.sum += p.temp; d.min = Math.min(d.min, p.temp); d.max = Math.max(d.max, p.temp);
   });
   var out = [];
