@@ -36,10 +36,10 @@
 
   function readFrame() {
     var n = header[SLOT_LENGTH];
-    if (n < 4096) return fromCharCode.apply(null, units.subarray(0, n));
+    if (n <= 16384) return fromCharCode.apply(null, units.subarray(0, n));
     var parts = [];
-    for (var i = 0; i < n; i += 4096) {
-      parts.push(fromCharCode.apply(null, units.subarray(i, Math.min(n, i + 4096))));
+    for (var i = 0; i < n; i += 16384) {
+      parts.push(fromCharCode.apply(null, units.subarray(i, Math.min(n, i + 16384))));
     }
     return parts.join('');
   }
@@ -209,10 +209,13 @@
     }
   }
 
+  // '$next' answers "auth\u0000text" (no JSON: the text goes to main as it came),
+  // or nothing when the isolate is to stop.
   var result = null;
   for (;;) {
-    var ev = call('$next', [result]);
-    if (ev === null || ev === undefined) return 'stopped';
-    result = runOne(ev);
+    var ev = rawCall(stringify(['$next', result]));
+    if (ev === '') return 'stopped';
+    var cut = ev.indexOf('\u0000');
+    result = runOne({ auth: ev.slice(0, cut), text: ev.slice(cut + 1) });
   }
 })(globalThis.__rr_sab, globalThis.__rr_host);

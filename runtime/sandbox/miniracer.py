@@ -149,7 +149,7 @@ class _Pending:
     """A run handed to the isolate, finished exactly once."""
 
     job: Job
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None  # only a caller waiting on another thread needs one
     outcome: Outcome | None = None
 
 
@@ -213,7 +213,7 @@ class MiniRacerSandbox(Sandbox):
         return self._alive
 
     def run(self, job: Job) -> Outcome:
-        pending = _Pending(job)
+        pending = _Pending(job, threading.Event())
         self._submit(pending)
         self._watch(pending.done)
         assert pending.outcome is not None
@@ -252,8 +252,9 @@ class MiniRacerSandbox(Sandbox):
             raise SandboxError("this sandbox was thrown away; make a new one")
         self._jobs.put(item)
 
-    def _watch(self, done: threading.Event) -> None:
+    def _watch(self, done: threading.Event | None) -> None:
         """Wait for ``done``; past the run's deadline, terminate the script."""
+        assert done is not None
         while not done.wait(_WATCH_INTERVAL_S):
             deadline = self._deadline
             if deadline is not None and time.monotonic() > deadline:
@@ -291,17 +292,17 @@ class MiniRacerSandbox(Sandbox):
             self._finish(_outcome_of(result))
             if result.get("fatal"):
                 self._alive = False
-                return "null"
+                return ""
         pending = self._take()
         if pending is None:
-            return "null"
+            return ""
         with self._lock:
             self._current = pending
         deadline = time.monotonic() + self._limits.timeout_s
         pending.job.host.start(deadline)
         self._deadline = deadline
         event = pending.job.event
-        return json.dumps({"text": event.text, "auth": event.auth}, ensure_ascii=False)
+        return f"{event.auth}\x00{event.text}"  # bridge.js splits at the first NUL
 
     def _take(self) -> _Pending | None:
         """Block until the next run; a batch is served here without thread hand-offs."""
@@ -328,7 +329,8 @@ class MiniRacerSandbox(Sandbox):
         if pending is None or pending.outcome is not None:
             return
         pending.outcome = outcome
-        pending.done.set()
+        if pending.done is not None:
+            pending.done.set()
         if self._batch is not None:
             self._batch.outcomes.append(outcome)
 

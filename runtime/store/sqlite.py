@@ -50,7 +50,6 @@ CREATE TABLE IF NOT EXISTS records (
     creator TEXT NOT NULL, checksum TEXT NOT NULL, data TEXT NOT NULL, tags TEXT NOT NULL,
     co_owners TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS records_type_owner_seq ON records(rec_type, owner, seq);
-CREATE INDEX IF NOT EXISTS records_created ON records(created_ms);
 CREATE TABLE IF NOT EXISTS record_tags (
     tag TEXT NOT NULL, record_seq INTEGER NOT NULL, PRIMARY KEY (tag, record_seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS co_owners (
@@ -210,9 +209,9 @@ class SqliteSession(StoreSession):
                 (record.id, record.rec_type, record.owner, record.org, record.create_ms,
                  record.creator, record.checksum, text, json.dumps(record.tags),
                  json.dumps(record.co_owners))).lastrowid
-            if record.tags:
-                conn.executemany("INSERT INTO record_tags(tag, record_seq) VALUES (?, ?)",
-                                 [(tag, seq) for tag in record.tags])
+            for tag in record.tags:
+                conn.execute("INSERT INTO record_tags(tag, record_seq) VALUES (?, ?)",
+                             (tag, seq))
             if record.co_owners:
                 conn.executemany("INSERT INTO co_owners(identity, record_seq) VALUES (?, ?)",
                                  [(owner, seq) for owner in record.co_owners])
