@@ -56,6 +56,11 @@ from runtime.sandbox.base import (
 #: Callback id of the synchronous bridge; mini-racer counts its own ids up from 1.
 BRIDGE_CALLBACK_ID = 2**64 - 1
 
+#: The whole request of bridge.js's loop after a run that ended well (see bridge.js).
+NEXT_AFTER_OK = "\x01"
+_OK_RESULT = {"ok": True}
+_OK_OUTCOME = Outcome(RunStatus.OK)
+
 _WATCH_INTERVAL_S = 0.05
 _STOP = object()
 
@@ -271,6 +276,8 @@ class MiniRacerSandbox(Sandbox):
         self._endpoint.serve_frame()
 
     def _dispatch(self, request: str) -> str:
+        if request == NEXT_AFTER_OK:
+            return self._next(_OK_RESULT)
         op, *args = json.loads(request)
         if op == "$next":
             return self._next(args[0])
@@ -363,7 +370,7 @@ def _module_json(code: Any) -> str:
 
 def _outcome_of(result: dict[str, Any]) -> Outcome:
     if result.get("ok"):
-        return Outcome(RunStatus.OK)
+        return _OK_OUTCOME
     error = result.get("error") or {}
     return Outcome(RunStatus.ERROR, JsError(str(error.get("name", "Error")),
                                             str(error.get("message", "")),
