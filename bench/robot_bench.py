@@ -178,7 +178,7 @@ def bench_writes(folder: Path) -> dict[str, float]:
             started = time.perf_counter()
             result = runner.run(script, "", token)
             elapsed = time.perf_counter() - started
-    assert result.ok and len(result.report.writes) == 100_000, result.error
+    assert result.ok and result.report.write_count == 100_000, result.error
     return {"records_per_s": 100_000 / elapsed}
 
 

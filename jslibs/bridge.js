@@ -5,9 +5,10 @@
 // two globals, removes them, installs require/print/console, then pulls events from
 // the host and runs the robot's main() for each until the host says stop.
 // Nothing it keeps is reachable from robot code except what it installs on purpose.
-(function (sab, hostFn) {
+(function (sab, queueSab, hostFn) {
   'use strict';
   delete globalThis.__rr_sab;
+  delete globalThis.__rr_queue;
   delete globalThis.__rr_host;
 
   var HEADER_BYTES = 32, SLOT_STATUS = 0, SLOT_KIND = 1, SLOT_LENGTH = 2;
@@ -88,7 +89,43 @@
     return answer === '' ? undefined : parse(answer);
   }
 
-  var host = Object.freeze({ call: call });
+  // --- deferred calls ---------------------------------------------------------------
+  // A deferred call (a record write) is appended to a second shared buffer instead of
+  // crossing the bridge at once: "[op, ...args]" texts separated by NUL, with the units
+  // used and the entry count in the header. Python performs every queued call, in
+  // order, before it answers ANY bridge call, and when a run ends, however it ends.
+  // Its answer is fetched only if the script looks at it ('$answer' with the call's
+  // sequence number, counted alike on both sides).
+  var queueHeader = new Int32Array(queueSab, 0, 8);
+  var queueUnits = new Uint16Array(queueSab, HEADER_BYTES);
+  var QUEUE_USED = 0, QUEUE_COUNT = 1;
+  var QUEUE_CAPACITY = queueUnits.length, QUEUE_MAX_ENTRIES = 4096;
+  var deferredSeq = 0;
+
+  // defer(op, args, tail): `tail`, a JSON text, travels after a \u0001 (which JSON text
+  // never holds raw), so Python can keep it as it is instead of encoding it again.
+  function defer(op, args, tail) {
+    var text = stringify([op].concat(args));
+    if (tail !== undefined) text += '\u0001' + tail;
+    if (text.length + 1 > QUEUE_CAPACITY) {
+      // too big to queue: an ordinary call, the tail as the last argument
+      var answer = call(op, tail === undefined ? args : args.concat([parse(tail)]));
+      return function () { return answer; };
+    }
+    var used = queueHeader[QUEUE_USED];
+    if (used + text.length + 1 > QUEUE_CAPACITY || queueHeader[QUEUE_COUNT] >= QUEUE_MAX_ENTRIES) {
+      call('$flush', []);
+      used = queueHeader[QUEUE_USED];
+    }
+    for (var i = 0, n = text.length; i < n; i++) queueUnits[used + i] = text.charCodeAt(i);
+    queueUnits[used + text.length] = 0;
+    queueHeader[QUEUE_USED] = used + text.length + 1;
+    queueHeader[QUEUE_COUNT] = queueHeader[QUEUE_COUNT] + 1;
+    var seq = deferredSeq++;
+    return function () { return call('$answer', [seq]); };
+  }
+
+  var host = Object.freeze({ call: call, defer: defer });
 
   // --- logging --------------------------------------------------------------------
 
@@ -228,4 +265,4 @@
     var cut = ev.indexOf('\u0000');
     result = runOne({ auth: ev.slice(0, cut), text: ev.slice(cut + 1) });
   }
-})(globalThis.__rr_sab, globalThis.__rr_host);
+})(globalThis.__rr_sab, globalThis.__rr_queue, globalThis.__rr_host);

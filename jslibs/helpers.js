@@ -32,14 +32,39 @@ exports.request = function (options) {
 
 // --- the data lake ------------------------------------------------------------------
 
-exports.write = function (recType, obj, auth, tags) {
-  return call('store.write', [auth, recType, obj, tags || [], null]);
+// A write is queued (see bridge.js) and its envelope fetched only when the robot
+// looks at it: a loop of writes whose results are ignored costs no round trip each.
+// The envelope is a Proxy that loads the real one on first use, so property reads,
+// `in`, Object.keys and JSON.stringify all see the real envelope.
+var lazyEnvelope = {
+  get: function (t, key) { return load(t)[key]; },
+  set: function (t, key, value) { load(t)[key] = value; return true; },
+  has: function (t, key) { return key in load(t); },
+  deleteProperty: function (t, key) { return delete load(t)[key]; },
+  ownKeys: function (t) { return Reflect.ownKeys(load(t)); },
+  getOwnPropertyDescriptor: function (t, key) {
+    var d = Reflect.getOwnPropertyDescriptor(load(t), key);
+    if (d) d.configurable = true;
+    return d;
+  }
 };
-exports.writeShare = function (auth, recType, obj, tags) {
-  return call('store.write', [auth, recType, obj, tags || [], null]);
-};
+
+function load(t) {
+  if (t.envelope === null) t.envelope = t.answer();
+  return t.envelope;
+}
+
+function write(auth, recType, obj, tags, owners) {
+  var data = JSON.stringify(obj === undefined ? null : obj);
+  var answer = __host.defer('store.write', [auth, recType, tags || [], owners || null],
+                            data === undefined ? 'null' : data);
+  return new Proxy({ answer: answer, envelope: null }, lazyEnvelope);
+}
+
+exports.write = function (recType, obj, auth, tags) { return write(auth, recType, obj, tags, null); };
+exports.writeShare = function (auth, recType, obj, tags) { return write(auth, recType, obj, tags, null); };
 exports.writeShareWithOwners = function (auth, recType, obj, tags, owners) {
-  return call('store.write', [auth, recType, obj, tags || [], owners || null]);
+  return write(auth, recType, obj, tags, owners);
 };
 exports.readShareById = function (auth, recType, id, params) {
   return call('store.readById', [auth, recType, id, params || {}]);

@@ -7,6 +7,8 @@ never lets a call outlive the run's deadline.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +54,8 @@ class RunHost:
         self._dry_run = dry_run
         self._deadline = time.monotonic() + 30.0
         self._principals: dict[str, Principal] = {}
+        # A run killed mid-call has its queued writes performed from another thread.
+        self._lock = threading.Lock()
         self._ops: dict[str, Callable[[list[Any]], Any]] = {
             "log": self._log,
             "http": self._http_call,
@@ -78,7 +82,38 @@ class RunHost:
             raise HostCallError(f"unknown host call {op!r}")
         if op != "log" and time.monotonic() >= self._deadline:
             raise HostCallError("the run's time is up", js_name="TimeoutError")
-        return handler(args)
+        with self._lock:
+            return handler(args)
+
+    def defer(self, calls: list[tuple[str, list[Any], str | None]]
+              ) -> list[Callable[[], Any]]:
+        """Perform queued record writes now; each envelope is made only when asked for.
+
+        Raises:
+            HostCallError: a call that cannot be queued.
+        """
+        answers: list[Callable[[], Any]] = []
+        with self._lock:
+            for auth, requests in _group_writes(calls):
+                for outcome in self._write_batch(auth, requests):
+                    answers.append(self._later_answer(auth, outcome))
+        return answers
+
+    def _later_answer(self, auth: object, outcome: Record | StoreError
+                      ) -> Callable[[], dict[str, Any]]:
+        """The envelope of a queued write, made on demand. A stored record is read back
+        then rather than kept, so a run of many writes holds no record in memory."""
+        if isinstance(outcome, StoreError) or self._dry_run:
+            return _write_answer(outcome)
+        rec_type, record_id = outcome.rec_type, outcome.id
+
+        def answer() -> dict[str, Any]:
+            with self._lock:
+                record = self._session.get(self._principal(auth), rec_type, record_id,
+                                           check_access=False)
+            return _write_answer(record)()
+
+        return answer
 
     # --- log and state ----------------------------------------------------------------
 
@@ -121,20 +156,25 @@ class RunHost:
         return principal
 
     def _write(self, args: list[Any]) -> dict[str, Any]:
-        auth, rec_type, obj, tags, owners = (args + [None] * 5)[:5]
-        try:
-            request = WriteRequest(rec_type, obj, tags or (), _owners(owners))
-            record = self._store_write(self._principal(auth), request)
-        except StoreError as exc:
-            return envelopes.failed(str(exc))
-        self.report.wrote(record.id, record.rec_type, record.tags)
-        return envelopes.ok(envelopes.records_envelope([record]), rec_type=record.rec_type,
-                            record_id=record.id)
+        [(auth, requests)] = _group_writes([("store.write", args, None)])
+        [outcome] = self._write_batch(auth, requests)
+        return _write_answer(outcome)()
 
-    def _store_write(self, principal: Principal, request: WriteRequest) -> Record:
+    def _write_batch(self, auth: object, requests: list[WriteRequest]
+                     ) -> list[Record | StoreError]:
+        """Write records of one token; each comes back as its record or its error."""
+        try:
+            principal = self._principal(auth)
+        except StoreError as exc:
+            return [exc] * len(requests)
         if self._dry_run:
-            return new_record(principal, request, int(time.time() * 1000))[0]
-        return self._session.write(principal, request)
+            outcomes = [_dry_write(principal, request) for request in requests]
+        else:
+            outcomes = self._session.write_many(principal, requests)
+        for outcome in outcomes:
+            if isinstance(outcome, Record):
+                self.report.wrote(outcome.id, outcome.rec_type, outcome.tags)
+        return outcomes
 
     def _read_by_id(self, args: list[Any]) -> dict[str, Any]:
         auth, rec_type, record_id = (args + [None] * 3)[:3]
@@ -153,6 +193,48 @@ class RunHost:
         except StoreError as exc:
             return envelopes.failed(str(exc))
         return envelopes.ok(envelopes.page_envelope(page), rec_type=query.rec_type)
+
+
+def _group_writes(calls: list[tuple[str, list[Any], str | None]]
+                  ) -> list[tuple[object, list[WriteRequest]]]:
+    """Split ``store.write`` calls into runs of the same token, order kept.
+
+    A call's arguments are ``[auth, recType, tags, owners, data]``; a queued call
+    brings ``data`` as JSON text instead, which is stored as it came.
+    """
+    groups: list[tuple[object, list[WriteRequest]]] = []
+    last_args: list[Any] | None = None
+    for op, args, data_text in calls:
+        if op != "store.write":
+            raise HostCallError(f"host call {op!r} cannot be queued")
+        if args is not last_args:  # queued writes of a loop share one argument list
+            last_args = args
+            auth, rec_type, tags, owners, data = (args + [None] * 5)[:5]
+            tags = tuple(tags) if isinstance(tags, list) else tags
+            co_owners = _owners(owners)
+        if data_text is not None:
+            data = json.loads(data_text)
+        request = WriteRequest(rec_type, data, tags, co_owners, data_text)
+        if groups and groups[-1][0] == auth:
+            groups[-1][1].append(request)
+        else:
+            groups.append((auth, [request]))
+    return groups
+
+
+def _write_answer(outcome: Record | StoreError) -> Callable[[], dict[str, Any]]:
+    if isinstance(outcome, StoreError):
+        message = str(outcome)
+        return lambda: envelopes.failed(message)
+    return lambda: envelopes.ok(envelopes.records_envelope([outcome]),
+                                rec_type=outcome.rec_type, record_id=outcome.id)
+
+
+def _dry_write(principal: Principal, request: WriteRequest) -> Record | StoreError:
+    try:
+        return new_record(principal, request, int(time.time() * 1000))[0]
+    except StoreError as exc:
+        return exc
 
 
 def _owners(owners: object) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ class RunReport:
 
     on_log: LogListener | None = None
     logs: list[dict[str, str]] = field(default_factory=list)
-    writes: list[dict[str, Any]] = field(default_factory=list)
+    _writes: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     http: list[dict[str, Any]] = field(default_factory=list)
 
     def log(self, level: str, message: str) -> None:
@@ -32,7 +32,26 @@ class RunReport:
 
     def wrote(self, record_id: str, rec_type: str, tags: tuple[str, ...]) -> None:
         """Note one record written (or, in a dry run, that would have been)."""
-        self.writes.append({"id": record_id, "recType": rec_type, "tags": list(tags)})
+        # Tuples of strings: a run may write many records, and the garbage collector
+        # stops looking at these once it has seen them.
+        self._writes.append((record_id, rec_type, tags))
+
+    @property
+    def writes(self) -> list[dict[str, Any]]:
+        """The records written, as ``{"id", "recType", "tags"}``."""
+        return [{"id": i, "recType": r, "tags": list(t)} for i, r, t in self._writes]
+
+    @property
+    def write_count(self) -> int:
+        """How many records were written."""
+        return len(self._writes)
+
+    def writes_by_rec_type(self) -> dict[str, int]:
+        """Return how many records were written per recType."""
+        counts: dict[str, int] = {}
+        for _, rec_type, _ in self._writes:
+            counts[rec_type] = counts.get(rec_type, 0) + 1
+        return counts
 
     def called(self, method: str, url: str, status: int | None, ms: float) -> None:
         """Note one HTTP call; ``status`` is None when no answer came."""
@@ -67,7 +86,4 @@ class RunResult:
 
     def writes_by_rec_type(self) -> dict[str, int]:
         """Return how many records were written per recType."""
-        counts: dict[str, int] = {}
-        for write in self.report.writes:
-            counts[write["recType"]] = counts.get(write["recType"], 0) + 1
-        return counts
+        return self.report.writes_by_rec_type()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -118,6 +118,19 @@ class HostCalls(Protocol):
 
         Raises:
             HostCallError: the call failed; the robot sees a JavaScript Error.
+        """
+        ...
+
+    def defer(self, calls: list[tuple[str, list[Any], str | None]]
+              ) -> list[Callable[[], Any]]:
+        """Perform queued calls now, in order (even past the deadline: they were made in time).
+
+        Each call is ``(op, args, tail)``: ``tail`` is JSON text sent apart from the
+        arguments (a record's data), or None.
+
+        Returns:
+            For each call, a function that makes its JSON-serialisable answer, called
+            only if the robot looks at it.
         """
         ...
 

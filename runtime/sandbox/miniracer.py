@@ -22,7 +22,9 @@ the script; the isolate is then thrown away.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import gc
 import json
 import queue
 import re
@@ -41,7 +43,7 @@ from py_mini_racer._mini_racer import _running_event_loop
 from py_mini_racer._objects import ObjectFactoryImpl
 
 from runtime import jslibs
-from runtime.bridge import DEFAULT_BUFFER_BYTES, BridgeEndpoint
+from runtime.bridge import DEFAULT_BUFFER_BYTES, HEADER_BYTES, BridgeEndpoint
 from runtime.exceptions import HostCallError, SandboxError
 from runtime.sandbox.base import (
     Job,
@@ -62,6 +64,7 @@ _OK_RESULT = {"ok": True}
 _OK_OUTCOME = Outcome(RunStatus.OK)
 
 _WATCH_INTERVAL_S = 0.05
+DEFAULT_QUEUE_BYTES = 4 << 20
 _STOP = object()
 
 
@@ -112,8 +115,45 @@ _PARSE_HEAD = re.compile(r"^(?P<file>.*):(?P<line>\d+): (?P<message>.*)$")
 _CHECK_PREFIX = "(function(){"
 
 
+class SyntaxChecker:
+    """An isolate of its own that compiles failing sources, never running them, to
+    read where they fail. One serves the process: it is made by the first sandbox, on
+    that sandbox's thread (making it on an isolate's thread would leave a dummy
+    ``threading`` entry behind for every isolate), and closed at exit."""
+
+    _lock = threading.Lock()
+    _instance: MiniRacer | None = None
+
+    @classmethod
+    def ensure(cls) -> None:
+        """Make the process's checker unless it exists."""
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = MiniRacer()
+                atexit.register(cls.close)
+
+    @classmethod
+    def close(cls) -> None:
+        """Free the checker's isolate."""
+        with cls._lock:
+            instance, cls._instance = cls._instance, None
+        if instance is not None:
+            instance.close()
+
+    @classmethod
+    def compile_error(cls, code: str) -> str | None:
+        """Return V8's parse-error message for ``code``, or None if it compiles."""
+        cls.ensure()
+        assert cls._instance is not None
+        try:
+            cls._instance.eval(code)
+        except JSParseException as exc:
+            return str(exc)
+        return None
+
+
 def locate_syntax_error(file: str, source: str) -> dict[str, Any]:
-    """Find where ``source`` fails to parse, in a throwaway isolate that never runs it.
+    """Find where ``source`` fails to parse, in the checker isolate, without running it.
 
     Returns:
         ``{"file", "line", "column", "message", "sourceLine", "caret"}``; line and
@@ -122,11 +162,9 @@ def locate_syntax_error(file: str, source: str) -> dict[str, Any]:
     code = f"{_CHECK_PREFIX}{source}\n}})\n//# sourceURL={file}"
     place: dict[str, Any] = {"file": file, "line": 0, "column": 0, "message": "",
                              "sourceLine": "", "caret": ""}
-    with MiniRacer() as checker:
-        try:
-            checker.eval(code)
-        except JSParseException as exc:
-            place.update(_parse_location(str(exc)))
+    error = SyntaxChecker.compile_error(code)
+    if error is not None:
+        place.update(_parse_location(error))
     lines = source.split("\n")
     if place["line"] > len(lines):  # "unexpected end of input": point at the last line
         place.update(line=len(lines), column=len(lines[-1]) + 1, sourceLine=lines[-1],
@@ -172,10 +210,12 @@ class MiniRacerSandbox(Sandbox):
         modules: where the robot script and the modules it requires come from.
         limits: per-run timeout and the isolate's heap limit.
         buffer_bytes: size of the shared buffer; larger messages travel in frames.
+        queue_bytes: size of the deferred-call queue (record writes).
     """
 
     def __init__(self, modules: ModuleSource, limits: Limits,
-                 buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
+                 buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+                 queue_bytes: int = DEFAULT_QUEUE_BYTES) -> None:
         self._modules = modules
         self._limits = limits
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -184,17 +224,20 @@ class MiniRacerSandbox(Sandbox):
         self._batch: _Batch | None = None
         self._deadline: float | None = None
         self._kill_reason: RunStatus | None = None
+        self._answers: dict[int, Callable[[], Any]] = {}
+        self._answer_seq = 0
         self._alive = True
         self._closed = False
+        SyntaxChecker.ensure()
         self._context_cm = bridged_context(self._on_bridge_call)
         context = self._context_cm.__enter__()
         try:
-            self._start(context, buffer_bytes)
+            self._start(context, buffer_bytes, queue_bytes)
         except BaseException:
             self._context_cm.__exit__(None, None, None)
             raise
 
-    def _start(self, context: Any, buffer_bytes: int) -> None:
+    def _start(self, context: Any, buffer_bytes: int, queue_bytes: int) -> None:
         self._mr = MiniRacer(context)
         self._mr.set_hard_memory_limit(self._limits.memory_mb * 1024 * 1024)
         # mini-racer installs a setTimeout whose callbacks would never run here.
@@ -204,6 +247,10 @@ class MiniRacerSandbox(Sandbox):
         if not isinstance(shared, memoryview):
             raise SandboxError(f"mini-racer gave {type(shared).__name__} for a SharedArrayBuffer")
         self._endpoint = BridgeEndpoint(shared, self._dispatch)
+        queue = self._mr.eval(f"globalThis.__rr_queue = new SharedArrayBuffer({queue_bytes})")
+        if not isinstance(queue, memoryview):
+            raise SandboxError(f"mini-racer gave {type(queue).__name__} for a SharedArrayBuffer")
+        self._queue = DeferredQueue(queue)
         global_object: Any = self._mr.eval("globalThis")
         global_object["__rr_host"] = make_sync_function(context)
         self._loop: concurrent.futures.Future[Any] = asyncio.run_coroutine_threadsafe(
@@ -276,9 +323,15 @@ class MiniRacerSandbox(Sandbox):
         self._endpoint.serve_frame()
 
     def _dispatch(self, request: str) -> str:
+        if self._queue.pending():
+            self._perform_deferred()
         if request == NEXT_AFTER_OK:
             return self._next(_OK_RESULT)
         op, *args = json.loads(request)
+        if op == "$answer":
+            return _json(self._answer(int(args[0])))
+        if op == "$flush":
+            return ""
         if op == "$next":
             return self._next(args[0])
         if op == "$require":
@@ -290,11 +343,42 @@ class MiniRacerSandbox(Sandbox):
         current = self._current
         if current is None:
             raise HostCallError(f"host call {op!r} outside a run")
-        answer = current.job.host.handle(op, args)
-        return "" if answer is None else json.dumps(answer, ensure_ascii=False,
-                                                    separators=(",", ":"))
+        return _json(current.job.host.handle(op, args))
+
+    def _perform_deferred(self) -> None:
+        """Perform the queued calls, in order, keeping their answers for ``$answer``."""
+        # A batch makes thousands of short-lived objects and no cycles: the cyclic
+        # collector would only walk them, so it waits until the batch is done.
+        with _collector_paused():
+            self._perform_deferred_batch()
+
+    def _perform_deferred_batch(self) -> None:
+        current = self._current
+        entries = self._queue.take()
+        if current is None:
+            return
+        calls = []
+        heads: dict[str, list[Any]] = {}  # a loop of writes repeats the same head
+        for entry in entries:
+            head, _, tail = entry.partition("\x01")
+            parsed = heads.get(head)
+            if parsed is None:
+                op, *args = json.loads(head)
+                parsed = heads[head] = [op, args]
+            calls.append((parsed[0], parsed[1], tail or None))
+        for answer in current.job.host.defer(calls):
+            self._answers[self._answer_seq] = answer
+            self._answer_seq += 1
+
+    def _answer(self, seq: int) -> Any:
+        answer = self._answers.pop(seq, None)
+        if answer is None:
+            raise HostCallError("that write's result is no longer available "
+                                "(it belongs to an earlier run)")
+        return answer()
 
     def _next(self, result: dict[str, Any] | None) -> str:
+        self._answers.clear()
         if result is not None:
             self._finish(_outcome_of(result))
             if result.get("fatal"):
@@ -344,6 +428,14 @@ class MiniRacerSandbox(Sandbox):
     def _on_loop_exit(self, loop: concurrent.futures.Future[Any]) -> None:
         self._alive = False
         outcome = self._death_outcome(loop)
+        # What the robot queued before it was stopped is still in the shared memory.
+        if self._queue.pending():
+            try:
+                self._perform_deferred()
+            except Exception as exc:  # noqa: BLE001 - the run's outcome is what matters now
+                outcome = Outcome(outcome.status, JsError(
+                    "Error", f"{outcome.error.message if outcome.error else ''}; "
+                    f"queued writes failed: {exc}"))
         self._finish(outcome)
         batch, self._batch = self._batch, None
         if batch is not None:
@@ -360,6 +452,46 @@ class MiniRacerSandbox(Sandbox):
         if exc is None:
             return Outcome(RunStatus.ERROR, JsError("Error", "the robot stopped its own loop"))
         return Outcome(RunStatus.ERROR, JsError("Error", str(exc).strip(), str(exc)))
+
+
+@contextmanager
+def _collector_paused() -> Generator[None, None, None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class DeferredQueue:
+    """Python's side of bridge.js's deferred-call queue: NUL-separated JSON texts."""
+
+    _USED, _COUNT = 0, 1
+
+    def __init__(self, buffer: memoryview) -> None:
+        self._bytes = buffer.cast("B")
+        self._header = self._bytes[:HEADER_BYTES].cast("i")
+
+    def pending(self) -> bool:
+        """True when calls wait in the queue."""
+        return self._header[self._COUNT] > 0
+
+    def take(self) -> list[str]:
+        """Return the queued call texts and empty the queue."""
+        used, count = self._header[self._USED], self._header[self._COUNT]
+        data = self._bytes[HEADER_BYTES:HEADER_BYTES + 2 * used].tobytes()
+        self._header[self._USED] = 0
+        self._header[self._COUNT] = 0
+        entries = data.decode("utf-16-le", "surrogatepass").split("\x00")
+        return entries[:count]
+
+
+def _json(answer: Any) -> str:
+    if answer is None:
+        return ""
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
 
 
 def _module_json(code: Any) -> str:

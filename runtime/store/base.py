@@ -10,14 +10,20 @@ do what (``runtime/access.py``), so the REST API and robots meet the same rules.
 from __future__ import annotations
 
 import abc
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from runtime import access
-from runtime.exceptions import InvalidRecord
-from runtime.records import canonical_json, check_rec_type, check_tags, checksum, new_id
+from runtime.exceptions import InvalidRecord, StoreError
+from runtime.records import (
+    canonical_json,
+    check_rec_type,
+    check_tags,
+    checksum,
+    compact_json,
+    new_id,
+)
 
 DEFAULT_PER_PAGE = 999
 
@@ -39,7 +45,7 @@ class Principal:
     pipe: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One share of the data lake (ROBOT_API.md §4)."""
 
@@ -90,7 +96,7 @@ class Page:
         return max(1, -(-self.total_count // self.per_page))
 
 
-@dataclass
+@dataclass(slots=True)
 class WriteRequest:
     """A record to write; the store fills in id, time, owner and checksum."""
 
@@ -98,10 +104,17 @@ class WriteRequest:
     data: Any
     tags: tuple[str, ...] = ()
     co_owners: tuple[str, ...] = field(default_factory=tuple)
+    #: ``data`` as compact JSON text, when the caller has it already (saves encoding it).
+    data_text: str | None = None
 
 
-def new_record(principal: Principal, request: WriteRequest, now_ms: int) -> tuple[Record, str]:
+def new_record(principal: Principal, request: WriteRequest, now_ms: int, *,
+               checked: bool = False, record_id: str | None = None) -> tuple[Record, str]:
     """Validate a write and make its record (id, checksum) without storing it.
+
+    Args:
+        checked: the caller already checked that ``principal`` may write.
+        record_id: an id made beforehand (:func:`runtime.records.new_ids`).
 
     Returns:
         The record and its data as JSON text.
@@ -109,16 +122,19 @@ def new_record(principal: Principal, request: WriteRequest, now_ms: int) -> tupl
     Raises:
         InvalidRecord: bad recType, tags or data. Forbidden: the principal may not write.
     """
-    access.require_write(principal)
+    if not checked:
+        access.require_write(principal)
     rec_type = check_rec_type(request.rec_type)
     tags = check_tags(request.tags)
-    co_owners = tuple(dict.fromkeys(o for o in request.co_owners if o != principal.user))
+    co_owners = tuple(dict.fromkeys(o for o in request.co_owners if o != principal.user)
+                      ) if request.co_owners else ()
     try:
-        text = json.dumps(request.data, ensure_ascii=False, separators=(",", ":"))
+        text = request.data_text if request.data_text is not None else compact_json(
+            request.data)
         digest = checksum(canonical_json(request.data))
     except (TypeError, ValueError) as exc:
         raise InvalidRecord(f"record data is not JSON: {exc}") from exc
-    record = Record(new_id(now_ms), rec_type, request.data, tags, now_ms, principal.user,
+    record = Record(record_id or new_id(now_ms), rec_type, request.data, tags, now_ms, principal.user,
                     principal.user, principal.org, digest, co_owners)
     return record, text
 
@@ -135,8 +151,22 @@ class StoreSession(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get(self, principal: Principal, rec_type: str, record_id: str) -> Record:
+    def write_many(self, principal: Principal, requests: Sequence[WriteRequest]
+                   ) -> list[Record | StoreError]:
+        """Store several records in one go; a bad one fails alone.
+
+        Returns:
+            For each request, in order, its record or the error that refused it
+            (:class:`InvalidRecord`, or :class:`Forbidden` when the principal may not write).
+        """
+
+    @abc.abstractmethod
+    def get(self, principal: Principal, rec_type: str, record_id: str, *,
+            check_access: bool = True) -> Record:
         """Return one record the principal owns or co-owns.
+
+        ``check_access=False`` skips the scope check (not ownership): a write-only
+        token still gets the envelope of what it has just written.
 
         Raises:
             RecordNotFound: none such for this principal. Forbidden: may not read.

@@ -17,11 +17,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from runtime import access
 from runtime.exceptions import InvalidRecord, NotAuthenticated, RecordNotFound, StoreError
-from runtime.records import check_id, org_of
+from runtime.records import check_id, compact_json, new_ids, org_of
 from runtime.store.base import (
     Page,
     Principal,
@@ -180,6 +181,7 @@ class SqliteSession(StoreSession):
         self._conn: sqlite3.Connection | None = conn
         self._pending = 0
         self._began = 0.0
+        self._last_seq = 0
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -192,36 +194,69 @@ class SqliteSession(StoreSession):
         if not conn.in_transaction:
             conn.execute("BEGIN IMMEDIATE")
             self._began = time.monotonic()
+            # The write lock is ours until COMMIT, so record numbers can be handed out here
+            # and a batch inserted with executemany.
+            self._last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM records"
+                                          ).fetchone()[0]
         return conn
 
-    def _wrote(self) -> None:
-        self._pending += 1
+    def _wrote(self, count: int = 1) -> None:
+        self._pending += count
         if self._pending >= COMMIT_EVERY or time.monotonic() - self._began > COMMIT_AFTER_S:
             self.commit()
 
     def write(self, principal: Principal, request: WriteRequest) -> Record:
-        record, text = new_record(principal, request, _now_ms())
-        conn = self._begin_write()
-        try:
-            seq = conn.execute(
-                "INSERT INTO records(id, rec_type, owner, org, created_ms, creator, checksum, "
-                "data, tags, co_owners) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.id, record.rec_type, record.owner, record.org, record.create_ms,
-                 record.creator, record.checksum, text, json.dumps(record.tags),
-                 json.dumps(record.co_owners))).lastrowid
-            for tag in record.tags:
-                conn.execute("INSERT INTO record_tags(tag, record_seq) VALUES (?, ?)",
-                             (tag, seq))
-            if record.co_owners:
-                conn.executemany("INSERT INTO co_owners(identity, record_seq) VALUES (?, ?)",
-                                 [(owner, seq) for owner in record.co_owners])
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot store the record: {exc}") from exc
-        self._wrote()
-        return record
+        [outcome] = self.write_many(principal, [request])
+        if isinstance(outcome, StoreError):
+            raise outcome
+        return outcome
 
-    def get(self, principal: Principal, rec_type: str, record_id: str) -> Record:
-        access.require_read(principal)
+    def write_many(self, principal: Principal, requests: Sequence[WriteRequest]
+                   ) -> list[Record | StoreError]:
+        now = _now_ms()
+        try:
+            access.require_write(principal)
+        except StoreError as exc:
+            return [exc] * len(requests)
+        outcomes: list[Record | StoreError] = []
+        rows: list[tuple[Any, ...]] = []
+        tag_rows: list[tuple[str, int]] = []
+        owner_rows: list[tuple[str, int]] = []
+        conn = self._begin_write()
+        seq = self._last_seq
+        for request, record_id in zip(requests, new_ids(len(requests), now), strict=True):
+            try:
+                record, text = new_record(principal, request, now, checked=True,
+                                          record_id=record_id)
+            except StoreError as exc:
+                outcomes.append(exc)
+                continue
+            seq += 1
+            rows.append((seq, record.id, record.rec_type, record.owner, record.org,
+                         record.create_ms, record.creator, record.checksum, text,
+                         _tags_json(record.tags),
+                         compact_json(record.co_owners) if record.co_owners else "[]"))
+            tag_rows.extend((tag, seq) for tag in record.tags)
+            owner_rows.extend((owner, seq) for owner in record.co_owners)
+            outcomes.append(record)
+        try:
+            conn.executemany(
+                "INSERT INTO records(seq, id, rec_type, owner, org, created_ms, creator, "
+                "checksum, data, tags, co_owners) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT INTO record_tags(tag, record_seq) VALUES (?, ?)", tag_rows)
+            conn.executemany("INSERT INTO co_owners(identity, record_seq) VALUES (?, ?)",
+                             owner_rows)
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"cannot store the records: {exc}") from exc
+        self._last_seq = seq
+        self._wrote(len(rows))
+        return outcomes
+
+    def get(self, principal: Principal, rec_type: str, record_id: str, *,
+            check_access: bool = True) -> Record:
+        if check_access:
+            access.require_read(principal)
         row = self.conn.execute(
             f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.id = ? AND r.rec_type = ? "
             f"AND {_READABLE}", (check_id(record_id), rec_type, principal.user,
@@ -320,6 +355,18 @@ def _order(query: Query) -> str:
             column = "json_extract(r.data, '$" + "".join(f'."{k}"' for k in keys) + "')"
         terms.append(f"{column} ASC")
     return ", ".join([*terms, "r.seq ASC"])
+
+
+_tags_texts: dict[tuple[str, ...], str] = {}
+
+
+def _tags_json(tags: tuple[str, ...]) -> str:
+    text = _tags_texts.get(tags)
+    if text is None:
+        text = compact_json(tags)
+        if len(_tags_texts) < 4096:
+            _tags_texts[tags] = text
+    return text
 
 
 def _record(row: tuple[Any, ...]) -> Record:

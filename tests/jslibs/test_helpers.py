@@ -229,3 +229,38 @@ def test_32_megabytes_cross_the_bridge_each_way(tmp_path: Path, store: SqliteSto
         result = runner.run(script, "", token)
     assert result.ok, result.error
     assert logs(result) == [f"{32 * 1024 * 1024} true"]
+
+
+def test_a_write_envelope_reads_like_a_plain_object(run_js: RunJs) -> None:
+    result = run_main(run_js, """
+      var w = lib.write('io.lazy', {a: 1}, auth, ['t']);
+      var copy = JSON.parse(JSON.stringify(w));
+      print(Object.keys(w).join(','), 'err' in w, copy.objs[0].data.a, copy.id === w.id);
+      w.extra = 5; print(w.extra);""")
+    assert logs(result) == ["err,msg,meta,objs,id,recType true 1 true", "5"]
+
+
+def test_writes_queued_before_a_timeout_are_stored(tmp_path: Path, store: SqliteStore,
+                                                    token: str) -> None:
+    from runtime.sandbox.base import Limits
+
+    script = tmp_path / "late.js"
+    script.write_text(LIB + "function main(t, auth) {\n"
+                      "  for (var i = 0; i < 10; i++) lib.write('io.late', {i: i}, auth, []);\n"
+                      "  for (;;) {} }")
+    with Runner(store, limits=Limits(timeout_s=0.3)) as runner:
+        result = runner.run(script, "", token)
+    assert result.status is RunStatus.TIMEOUT
+    with store.session() as session:
+        page = session.query(store.authenticate(token), Query("io.late"))
+    assert sorted(r.data["i"] for r in page.records) == list(range(10))
+    assert result.report.write_count == 10
+
+
+def test_a_pipe_token_gets_the_envelope_of_its_own_write(run_js: RunJs,
+                                                         store: SqliteStore) -> None:
+    store.register_token("pipe-token", "alice@example.com", pipe=True)
+    result = run_main(run_js, "var w = lib.write('io.pipe', {n: 1}, 'pipe-token', []);\n"
+                              "print(w.err, w.objs[0].data.n);\n"
+                              "print(lib.readShareById('pipe-token', 'io.pipe', w.id).err);")
+    assert logs(result) == ["0 1", "1"]

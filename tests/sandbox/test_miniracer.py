@@ -8,7 +8,7 @@ from pathlib import Path
 
 from runtime.runner import Runner
 from runtime.sandbox.base import Limits, RunStatus
-from runtime.sandbox.miniracer import context_count
+from runtime.sandbox.miniracer import SyntaxChecker, context_count
 from runtime.store.sqlite import SqliteStore
 from tests.conftest import RunJs, logs
 
@@ -130,6 +130,7 @@ def test_ten_thousand_runs_leak_no_isolate_thread_or_memory(
     script = tmp_path / "r.js"
     script.write_text("var lib = require('./libs/helpers');\n"
                       "function main(t) { var p = JSON.parse(t); lib.say(p.n); }")
+    SyntaxChecker.ensure()  # the process's one checker isolate is not a leak
     contexts, threads = context_count(), threading.active_count()
     with Runner(store) as runner:
         for n in range(200):
@@ -146,6 +147,7 @@ def test_ten_thousand_runs_leak_no_isolate_thread_or_memory(
 def test_thrown_away_isolates_are_freed(tmp_path: Path, store: SqliteStore, token: str) -> None:
     script = tmp_path / "fail.js"
     script.write_text("function main() {}\nnot valid (")
+    SyntaxChecker.ensure()  # the process's one checker isolate is not a leak
     contexts, threads = context_count(), threading.active_count()
     with Runner(store) as runner:
         for _ in range(20):
