@@ -134,8 +134,8 @@ def new_record(principal: Principal, request: WriteRequest, now_ms: int, *,
         digest = checksum(canonical_json(request.data))
     except (TypeError, ValueError) as exc:
         raise InvalidRecord(f"record data is not JSON: {exc}") from exc
-    record = Record(record_id or new_id(now_ms), rec_type, request.data, tags, now_ms, principal.user,
-                    principal.user, principal.org, digest, co_owners)
+    record = Record(record_id or new_id(now_ms), rec_type, request.data, tags, now_ms,
+                    principal.user, principal.user, principal.org, digest, co_owners)
     return record, text
 
 

@@ -16,8 +16,8 @@ import secrets
 import sqlite3
 import threading
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from runtime import access
