@@ -12,8 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from runtime.host import RunHost
 from runtime.httpcalls import HttpCaller, Route
@@ -22,6 +21,9 @@ from runtime.report import LogListener, RunReport, RunResult
 from runtime.sandbox.base import Job, Limits, RunEvent, Sandbox
 from runtime.sandbox.miniracer import MiniRacerSandbox
 from runtime.store.base import Store
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class Runner:
@@ -38,9 +40,7 @@ class Runner:
                  routes: Sequence[Route] = (), http_client: httpx.Client | None = None) -> None:
         self._store = store
         self._limits = limits or Limits()
-        self._own_client = http_client is None
-        self._client = http_client or httpx.Client(follow_redirects=True)
-        self._http = HttpCaller(self._client, routes)
+        self._http = HttpCaller(http_client, routes)
         self._sandboxes: dict[Path, tuple[Sandbox, tuple[int, int]]] = {}
         self._locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -73,8 +73,7 @@ class Runner:
             cached, self._sandboxes = list(self._sandboxes.values()), {}
         for sandbox, _ in cached:
             sandbox.close()
-        if self._own_client:
-            self._client.close()
+        self._http.close()
 
     def __enter__(self) -> Runner:
         return self
