@@ -9,6 +9,9 @@ from runtime.exceptions import Forbidden
 if TYPE_CHECKING:
     from runtime.store.base import Principal
 
+#: How long a token issued for a password lives, unless told otherwise.
+PASSWORD_TOKEN_TTL_MS = 48 * 3600 * 1000
+
 _READ_SCOPES = frozenset({"ALL:ALL", "SHARE:ALL", "ALL:READ", "SHARE:READ"})
 _WRITE_SCOPES = frozenset({"ALL:ALL", "SHARE:ALL", "ALL:WRITE", "SHARE:WRITE"})
 

@@ -178,3 +178,11 @@ def _print_records(body: dict[str, Any], rec_type: str) -> None:
         tags = ",".join(obj["tags"])
         data = json.dumps(obj["data"], ensure_ascii=False)
         click.echo(f"{obj['id']}  [{tags}]  {data[:200]}")
+
+
+def _register_lake_commands() -> None:
+    # The data-lake commands live in cli_lake.py and attach themselves to `robot`.
+    from runtime import cli_lake  # noqa: F401
+
+
+_register_lake_commands()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime import access
 from runtime.exceptions import InvalidRecord, StoreError
@@ -24,6 +24,9 @@ from runtime.records import (
     compact_json,
     new_id,
 )
+
+if TYPE_CHECKING:
+    from runtime.events import EventBus
 
 DEFAULT_PER_PAGE = 999
 
@@ -151,9 +154,10 @@ class StoreSession(abc.ABC):
         """
 
     @abc.abstractmethod
-    def write_many(self, principal: Principal, requests: Sequence[WriteRequest]
-                   ) -> list[Record | StoreError]:
-        """Store several records in one go; a bad one fails alone.
+    def write_many(self, principal: Principal, requests: Sequence[WriteRequest], *,
+                   atomic: bool = False) -> list[Record | StoreError]:
+        """Store several records in one go; a bad one fails alone, or with ``atomic``
+        the whole batch fails (:class:`InvalidRecord` naming the record) and none is kept.
 
         Returns:
             For each request, in order, its record or the error that refused it
@@ -215,8 +219,64 @@ class StoreSession(abc.ABC):
         self.close()
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What the store knows of a token (never the token itself).
+
+    Attributes:
+        id: the first 12 hex digits of the token's hash, to tell tokens apart.
+    """
+
+    id: str
+    user: str
+    pipe: bool
+    scope: str
+    created_ms: int
+    expires_ms: int | None
+    revoked: bool
+
+
 class Store(abc.ABC):
-    """Identities, tokens, records and robot state."""
+    """Identities, tokens, records and robot state.
+
+    Attributes:
+        events: where every committed record is published (``runtime/events.py``).
+    """
+
+    events: EventBus
+
+    @abc.abstractmethod
+    def add_identity(self, user: str, password: str | None = None) -> None:
+        """Create ``user`` (or give it a new password).
+
+        Raises:
+            InvalidRecord: an empty or over-long name.
+        """
+
+    @abc.abstractmethod
+    def check_password(self, user: str, password: str) -> bool:
+        """True when ``user`` exists and ``password`` is its password."""
+
+    @abc.abstractmethod
+    def create_token(self, user: str, *, pipe: bool = False, scope: str = "ALL:ALL",
+                     expires_ms: int | None = None) -> str:
+        """Make a new random token (at least 128 bits) acting as ``user``; return it.
+
+        Raises:
+            NotAuthenticated: no such identity.
+        """
+
+    @abc.abstractmethod
+    def list_tokens(self) -> list[TokenInfo]:
+        """Every token the store knows, newest first."""
+
+    @abc.abstractmethod
+    def revoke_token(self, token: str) -> None:
+        """Make ``token`` unusable.
+
+        Raises:
+            NotAuthenticated: the store does not know it.
+        """
 
     @abc.abstractmethod
     def ensure_identity(self, user: str) -> None:

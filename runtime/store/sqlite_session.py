@@ -1,0 +1,290 @@
+"""A unit of work on the SQLite store: one connection, one open write transaction.
+
+Writes go into a transaction that is committed every :data:`COMMIT_EVERY` records,
+after :data:`COMMIT_AFTER_S` seconds, and on close; reads on the same connection
+see them at once. Batches are inserted with ``executemany`` under a savepoint, so
+a failed batch leaves the rest of the transaction as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from runtime import access
+from runtime.exceptions import InvalidRecord, RecordNotFound, StoreError
+from runtime.records import check_id, compact_json, new_ids
+from runtime.store import sqlite_sql as sql
+from runtime.store.base import (
+    Page,
+    Principal,
+    Query,
+    Record,
+    StoreSession,
+    WriteRequest,
+    new_record,
+)
+
+if TYPE_CHECKING:
+    from runtime.store.sqlite import SqliteStore
+
+COMMIT_EVERY = 5000
+COMMIT_AFTER_S = 0.25
+
+_tags_texts: dict[tuple[str, ...], str] = {}
+
+
+def _tags_json(tags: tuple[str, ...]) -> str:
+    text = _tags_texts.get(tags)
+    if text is None:
+        text = compact_json(tags)
+        if len(_tags_texts) < 4096:  # robots write the same few tag lists over and over
+            _tags_texts[tags] = text
+    return text
+
+
+def now_ms() -> int:
+    """The wall clock in milliseconds, as records keep it."""
+    return int(time.time() * 1000)
+
+
+class SqliteSession(StoreSession):
+    """One unit of work on one connection (see :class:`StoreSession`).
+
+    Args:
+        store: the store the connection goes back to on close.
+        conn: the connection, in autocommit mode.
+        on_commit: called with the records each commit made durable.
+    """
+
+    def __init__(self, store: SqliteStore, conn: sqlite3.Connection,
+                 on_commit: Callable[[list[Record]], None] | None = None) -> None:
+        self._store = store
+        self._conn: sqlite3.Connection | None = conn
+        self._on_commit = on_commit
+        self._uncommitted: list[Record] = []
+        self._pending = 0
+        self._began = 0.0
+        self._last_seq = 0
+        self._streams: dict[tuple[str, str], int] = {}
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The session's connection.
+
+        Raises:
+            StoreError: the session is closed.
+        """
+        if self._conn is None:
+            raise StoreError("this store session is closed")
+        return self._conn
+
+    # --- writing -------------------------------------------------------------------------
+
+    def _begin_write(self) -> sqlite3.Connection:
+        conn = self.conn
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
+            self._began = time.monotonic()
+            # The write lock is ours until COMMIT, so record numbers are handed out here
+            # and a batch goes in with one executemany.
+            self._last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM records"
+                                          ).fetchone()[0]
+        return conn
+
+    def _wrote(self, count: int = 1) -> None:
+        self._pending += count
+        if self._pending >= COMMIT_EVERY or time.monotonic() - self._began > COMMIT_AFTER_S:
+            self.commit()
+
+    def _stream(self, rec_type: str, owner: str, *, create: bool) -> int | None:
+        key = (rec_type, owner)
+        stream = self._streams.get(key)
+        if stream is None:
+            row = self.conn.execute("SELECT id FROM streams WHERE rec_type = ? AND owner = ?",
+                                    key).fetchone()
+            if row is None and not create:
+                return None
+            if row is None:
+                stream = self.conn.execute("INSERT INTO streams(rec_type, owner) VALUES (?, ?)",
+                                           key).lastrowid
+            else:
+                stream = row[0]
+            assert stream is not None
+            self._streams[key] = stream
+        return stream
+
+    def write(self, principal: Principal, request: WriteRequest) -> Record:
+        [outcome] = self.write_many(principal, [request])
+        if isinstance(outcome, StoreError):
+            raise outcome
+        return outcome
+
+    def write_many(self, principal: Principal, requests: Sequence[WriteRequest], *,
+                   atomic: bool = False) -> list[Record | StoreError]:
+        now = now_ms()
+        try:
+            access.require_write(principal)
+        except StoreError as exc:
+            return [exc] * len(requests)
+        conn = self._begin_write()
+        conn.execute("SAVEPOINT batch")
+        try:
+            outcomes = self._insert(principal, requests, now, atomic)
+        except BaseException:
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+            self._streams.clear()  # a stream made in the batch is gone with it
+            raise
+        conn.execute("RELEASE batch")
+        written = [o for o in outcomes if isinstance(o, Record)]
+        self._uncommitted.extend(written)
+        self._wrote(len(written))
+        return outcomes
+
+    def _insert(self, principal: Principal, requests: Sequence[WriteRequest], now: int,
+                atomic: bool) -> list[Record | StoreError]:
+        outcomes: list[Record | StoreError] = []
+        rows: list[tuple[Any, ...]] = []
+        tag_rows: list[tuple[str, int]] = []
+        owner_rows: list[tuple[str, int]] = []
+        counts: dict[int, int] = {}
+        seq = self._last_seq
+        for index, (request, record_id) in enumerate(
+                zip(requests, new_ids(len(requests), now), strict=True)):
+            try:
+                record, text = new_record(principal, request, now, checked=True,
+                                          record_id=record_id)
+            except StoreError as exc:
+                if atomic:
+                    raise InvalidRecord(f"record {index + 1} of the batch: {exc}") from exc
+                outcomes.append(exc)
+                continue
+            stream = self._stream(record.rec_type, record.owner, create=True)
+            assert stream is not None
+            counts[stream] = counts.get(stream, 0) + 1
+            seq += 1
+            rows.append((seq, record.id, stream, record.rec_type, record.owner, record.org,
+                         record.create_ms, record.creator, record.checksum, text,
+                         _tags_json(record.tags),
+                         compact_json(record.co_owners) if record.co_owners else "[]"))
+            tag_rows.extend((tag, seq) for tag in record.tags)
+            owner_rows.extend((owner, seq) for owner in record.co_owners)
+            outcomes.append(record)
+        conn = self.conn
+        try:
+            conn.executemany(sql.INSERT_RECORD, rows)
+            conn.executemany("INSERT INTO record_tags(tag, record_seq) VALUES (?, ?)", tag_rows)
+            conn.executemany("INSERT INTO co_owners(identity, record_seq) VALUES (?, ?)",
+                             owner_rows)
+            conn.executemany("UPDATE streams SET count = count + ? WHERE id = ?",
+                             [(n, stream) for stream, n in counts.items()])
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot store the records: {exc}") from exc
+        self._last_seq = seq
+        return outcomes
+
+    def delete(self, principal: Principal, rec_type: str, record_id: str) -> None:
+        record = self.get(principal, rec_type, record_id)
+        access.require_write(principal)
+        conn = self._begin_write()
+        seq, stream = conn.execute("SELECT seq, stream FROM records WHERE id = ?",
+                                   (record.id,)).fetchone()
+        conn.execute("DELETE FROM record_tags WHERE record_seq = ? AND tag IN "
+                     "(SELECT value FROM json_each(?))", (seq, json.dumps(record.tags)))
+        conn.execute("DELETE FROM co_owners WHERE record_seq = ?", (seq,))
+        conn.execute("DELETE FROM records WHERE seq = ?", (seq,))
+        conn.execute("UPDATE streams SET count = count - 1 WHERE id = ?", (stream,))
+        self._wrote()
+
+    # --- reading -------------------------------------------------------------------------
+
+    def get(self, principal: Principal, rec_type: str, record_id: str, *,
+            check_access: bool = True) -> Record:
+        if check_access:
+            access.require_read(principal)
+        row = self.conn.execute(
+            f"SELECT {sql.RECORD_COLUMNS} FROM records r WHERE r.id = ? AND r.rec_type = ? "
+            f"AND {sql.READABLE}",
+            (check_id(record_id), rec_type, principal.user, principal.user)).fetchone()
+        if row is None:
+            raise RecordNotFound(f"no record {record_id} of recType {rec_type}")
+        return sql.to_record(row)
+
+    def query(self, principal: Principal, query: Query) -> Page:
+        access.require_read(principal)
+        if query.page < 1 or query.per_page < 1:
+            raise InvalidRecord("page and perPage must be 1 or more")
+        order = sql.order_by(query)  # refuses a bad sort field before any work
+        conn = self.conn
+        if not query.tags and not query.sort and not conn.execute(
+                sql.CO_OWNED_OF_TYPE, (principal.user, query.rec_type)).fetchone()[0]:
+            return self._stream_page(principal, query)
+        where, params = sql.general_where(principal.user, query)
+        total = conn.execute(f"SELECT count(*) FROM records r WHERE {where}",
+                             params).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT {sql.RECORD_COLUMNS} FROM records r WHERE {where} ORDER BY {order} "
+            "LIMIT ? OFFSET ?",
+            [*params, query.per_page, (query.page - 1) * query.per_page]).fetchall()
+        return Page([sql.to_record(row) for row in rows], total, query.page, query.per_page)
+
+    def _stream_page(self, principal: Principal, query: Query) -> Page:
+        """A page of the principal's own records of one recType, newest first."""
+        stream = self._stream(query.rec_type, principal.user, create=False)
+        total = 0 if stream is None else self.conn.execute(
+            "SELECT count FROM streams WHERE id = ?", (stream,)).fetchone()[0]
+        plan = sql.stream_page(total, query)
+        if plan is None:
+            return Page([], total, query.page, query.per_page)
+        statement, params = plan
+        rows = self.conn.execute(statement, [stream, *params]).fetchall()
+        return Page([sql.to_record(row) for row in rows], total, query.page, query.per_page)
+
+    # --- robot state ---------------------------------------------------------------------
+
+    def state_get(self, robot: str, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM robot_state WHERE robot = ? AND key = ?",
+                                (robot, key)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def state_set(self, robot: str, key: str, value: Any) -> None:
+        text = json.dumps(value, ensure_ascii=False)
+        self._begin_write().execute(
+            "INSERT OR REPLACE INTO robot_state(robot, key, value) VALUES (?, ?, ?)",
+            (robot, key, text))
+        self._wrote()
+
+    def state_delete(self, robot: str, key: str) -> None:
+        self._begin_write().execute("DELETE FROM robot_state WHERE robot = ? AND key = ?",
+                                    (robot, key))
+        self._wrote()
+
+    # --- ending --------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        conn = self.conn
+        if conn.in_transaction:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot commit: {exc}") from exc
+        self._pending = 0
+        committed, self._uncommitted = self._uncommitted, []
+        if committed and self._on_commit is not None:
+            self._on_commit(committed)
+
+    def close(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self.commit()
+        finally:
+            conn, self._conn = self._conn, None
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._uncommitted.clear()
+            self._store.release(conn)

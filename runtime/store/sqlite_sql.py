@@ -1,0 +1,126 @@
+"""The SQL of the SQLite store: schema, query building and row conversion. No I/O.
+
+Records of one recType and one owner form a *stream* (``streams``), which keeps its
+record count; ``records(stream, seq)`` is the index pages are cut from. Tags and
+co-owners have tables of their own, keyed for "all these tags" and "co-owned by".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from runtime.exceptions import InvalidRecord
+from runtime.store.base import Query, Record
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS identities (
+    name TEXT PRIMARY KEY, org TEXT NOT NULL, password_hash TEXT, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY, identity TEXT NOT NULL REFERENCES identities(name),
+    pipe INTEGER NOT NULL DEFAULT 0, scope TEXT NOT NULL DEFAULT 'ALL:ALL',
+    created_ms INTEGER NOT NULL, expires_ms INTEGER, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS streams (
+    id INTEGER PRIMARY KEY, rec_type TEXT NOT NULL, owner TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 0, UNIQUE (rec_type, owner));
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, stream INTEGER NOT NULL,
+    rec_type TEXT NOT NULL, owner TEXT NOT NULL, org TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, creator TEXT NOT NULL, checksum TEXT NOT NULL,
+    data TEXT NOT NULL, tags TEXT NOT NULL, co_owners TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX IF NOT EXISTS records_stream_seq ON records(stream, seq);
+CREATE TABLE IF NOT EXISTS record_tags (
+    tag TEXT NOT NULL, record_seq INTEGER NOT NULL, PRIMARY KEY (tag, record_seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS co_owners (
+    identity TEXT NOT NULL, record_seq INTEGER NOT NULL,
+    PRIMARY KEY (identity, record_seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS robot_state (
+    robot TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (robot, key)) WITHOUT ROWID;
+"""
+
+INSERT_RECORD = (
+    "INSERT INTO records(seq, id, stream, rec_type, owner, org, created_ms, creator, checksum,"
+    " data, tags, co_owners) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+RECORD_COLUMNS = ("r.seq, r.id, r.rec_type, r.data, r.tags, r.created_ms, r.creator, "
+                  "r.owner, r.org, r.checksum, r.co_owners")
+
+READABLE = "(r.owner = ? OR r.seq IN (SELECT record_seq FROM co_owners WHERE identity = ?))"
+
+CO_OWNED_OF_TYPE = (
+    "SELECT count(*) FROM co_owners c JOIN records r ON r.seq = c.record_seq "
+    "WHERE c.identity = ? AND r.rec_type = ?")
+
+_SORT_COLUMNS = {
+    "tstamp": "r.created_ms", "createDate": "r.created_ms", "id": "r.seq", "_id": "r.seq",
+    "recType": "r.rec_type", "creatorId": "r.creator", "updaterId": "r.creator",
+    "name": "''", "desc": "''",
+}
+_DATA_PATH = re.compile(r"^data((?:\.[A-Za-z0-9_$@-]+)+)$")
+
+
+def stream_page(total: int, query: Query) -> tuple[str, list[Any]] | None:
+    """SQL for one newest-first page of one stream, cut from whichever end is nearer.
+
+    OFFSET walks the index one entry at a time, so a page past the middle is taken
+    oldest-first from the other end and put back in order.
+
+    Returns:
+        SQL with one parameter left to bind first (the stream id), and the rest of
+        the parameters; None when the page lies past the end.
+    """
+    offset = (query.page - 1) * query.per_page
+    if offset >= total:
+        return None
+    count = min(query.per_page, total - offset)
+    if offset <= total // 2:
+        inner, params = "ORDER BY seq DESC LIMIT ? OFFSET ?", [count, offset]
+    else:
+        inner, params = "ORDER BY seq ASC LIMIT ? OFFSET ?", [count, total - offset - count]
+    sql = (f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.seq IN "
+           f"(SELECT seq FROM records WHERE stream = ? {inner}) ORDER BY r.seq DESC")
+    return sql, params
+
+
+def general_where(user: str, query: Query) -> tuple[str, list[Any]]:
+    """WHERE clause for a query with tags, a sort, or co-owned records."""
+    clauses = ["r.rec_type = ?", READABLE]
+    params: list[Any] = [query.rec_type, user, user]
+    for tag in query.tags:
+        clauses.append("r.seq IN (SELECT record_seq FROM record_tags WHERE tag = ?)")
+        params.append(tag)
+    return " AND ".join(clauses), params
+
+
+def order_by(query: Query) -> str:
+    """ORDER BY for a query: newest first, or its sort fields ascending.
+
+    Raises:
+        InvalidRecord: a sort field that is not a record field or a ``data.`` path.
+    """
+    if not query.sort:
+        return "r.seq DESC"
+    terms = []
+    for name in query.sort:
+        column = _SORT_COLUMNS.get(name)
+        if column is None:
+            path = _DATA_PATH.match(name)
+            if path is None:
+                raise InvalidRecord(f"cannot sort by {name!r}: use tstamp, id, recType, "
+                                    "creatorId, name or a data.<field> path")
+            keys = path.group(1)[1:].split(".")
+            column = "json_extract(r.data, '$" + "".join(f'."{k}"' for k in keys) + "')"
+        terms.append(f"{column} ASC")
+    return ", ".join([*terms, "r.seq ASC"])
+
+
+def to_record(row: tuple[Any, ...]) -> Record:
+    """Turn a row of :data:`RECORD_COLUMNS` into a record."""
+    _, rid, rec_type, data, tags, created, creator, owner, org, digest, co_owners = row
+    return Record(rid, rec_type, json.loads(data), tuple(json.loads(tags)), created, creator,
+                  owner, org, digest, tuple(json.loads(co_owners)))
