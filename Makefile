@@ -35,7 +35,9 @@ run: install
 	$(BIN)/robot shares orange.liveobjects.siconia --limit 5 && \
 	echo "Query more: .venv/bin/robot shares orange.liveobjects.siconia --json"
 
+# wrk (Debian's package) drives the share API: a Python client would be the bottleneck.
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 
 clean:

@@ -200,7 +200,7 @@ def _group_writes(calls: list[tuple[str, list[Any], str | None]]
     """Split ``store.write`` calls into runs of the same token, order kept.
 
     A call's arguments are ``[auth, recType, tags, owners, data]``; a queued call
-    brings ``data`` as JSON text instead, which is stored as it came.
+    brings ``data`` as JSON text apart from the others.
     """
     groups: list[tuple[object, list[WriteRequest]]] = []
     last_args: list[Any] | None = None
@@ -214,7 +214,7 @@ def _group_writes(calls: list[tuple[str, list[Any], str | None]]
             co_owners = _owners(owners)
         if data_text is not None:
             data = json.loads(data_text)
-        request = WriteRequest(rec_type, data, tags, co_owners, data_text)
+        request = WriteRequest(rec_type, data, tags, co_owners)
         if groups and groups[-1][0] == auth:
             groups[-1][1].append(request)
         else:

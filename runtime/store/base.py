@@ -21,7 +21,6 @@ from runtime.records import (
     check_rec_type,
     check_tags,
     checksum,
-    compact_json,
     new_id,
 )
 
@@ -107,8 +106,6 @@ class WriteRequest:
     data: Any
     tags: tuple[str, ...] = ()
     co_owners: tuple[str, ...] = field(default_factory=tuple)
-    #: ``data`` as compact JSON text, when the caller has it already (saves encoding it).
-    data_text: str | None = None
 
 
 def new_record(principal: Principal, request: WriteRequest, now_ms: int, *,
@@ -120,7 +117,7 @@ def new_record(principal: Principal, request: WriteRequest, now_ms: int, *,
         record_id: an id made beforehand (:func:`runtime.records.new_ids`).
 
     Returns:
-        The record and its data as JSON text.
+        The record and its data as canonical JSON text (sorted keys, no spaces).
 
     Raises:
         InvalidRecord: bad recType, tags or data. Forbidden: the principal may not write.
@@ -132,9 +129,9 @@ def new_record(principal: Principal, request: WriteRequest, now_ms: int, *,
     co_owners = tuple(dict.fromkeys(o for o in request.co_owners if o != principal.user)
                       ) if request.co_owners else ()
     try:
-        text = request.data_text if request.data_text is not None else compact_json(
-            request.data)
-        digest = checksum(canonical_json(request.data))
+        # The stored text is the canonical one, so the checksum can be checked against it.
+        text = canonical_json(request.data)
+        digest = checksum(text)
     except (TypeError, ValueError) as exc:
         raise InvalidRecord(f"record data is not JSON: {exc}") from exc
     record = Record(record_id or new_id(now_ms), rec_type, request.data, tags, now_ms,

@@ -151,7 +151,7 @@ class SqliteSession(StoreSession):
         rows: list[tuple[Any, ...]] = []
         tag_rows: list[tuple[str, int]] = []
         owner_rows: list[tuple[str, int]] = []
-        counts: dict[int, int] = {}
+        added: dict[int, list[int]] = {}  # stream -> seqs of its new records, in order
         seq = self._last_seq
         for index, (request, record_id) in enumerate(
                 zip(requests, new_ids(len(requests), now), strict=True)):
@@ -165,8 +165,8 @@ class SqliteSession(StoreSession):
                 continue
             stream = self._stream(record.rec_type, record.owner, create=True)
             assert stream is not None
-            counts[stream] = counts.get(stream, 0) + 1
             seq += 1
+            added.setdefault(stream, []).append(seq)
             rows.append((seq, record.id, stream, record.rec_type, record.owner, record.org,
                          record.create_ms, record.creator, record.checksum, text,
                          _tags_json(record.tags),
@@ -180,8 +180,12 @@ class SqliteSession(StoreSession):
             conn.executemany("INSERT INTO record_tags(tag, record_seq) VALUES (?, ?)", tag_rows)
             conn.executemany("INSERT INTO co_owners(identity, record_seq) VALUES (?, ?)",
                              owner_rows)
-            conn.executemany("UPDATE streams SET count = count + ? WHERE id = ?",
-                             [(n, stream) for stream, n in counts.items()])
+            for stream, seqs in added.items():
+                before = conn.execute("UPDATE streams SET count = count + ? WHERE id = ? "
+                                      "RETURNING count", (len(seqs), stream)).fetchone()[0]
+                conn.executemany(
+                    "INSERT INTO stream_marks(stream, rank, seq) VALUES (?, ?, ?)",
+                    [(stream, rank, at) for rank, at in sql.marks_for(before - len(seqs), seqs)])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot store the records: {exc}") from exc
         self._last_seq = seq
@@ -198,7 +202,24 @@ class SqliteSession(StoreSession):
         conn.execute("DELETE FROM co_owners WHERE record_seq = ?", (seq,))
         conn.execute("DELETE FROM records WHERE seq = ?", (seq,))
         conn.execute("UPDATE streams SET count = count - 1 WHERE id = ?", (stream,))
+        self._remark(stream, seq)
         self._wrote()
+
+    def _remark(self, stream: int, deleted_seq: int) -> None:
+        """Ranks after a deleted record shift by one: mark them again from the last
+        mark before it (deletes are rare; this walks the rest of the stream once)."""
+        conn = self.conn
+        conn.execute("DELETE FROM stream_marks WHERE stream = ? AND seq >= ?",
+                     (stream, deleted_seq))
+        last = conn.execute("SELECT rank, seq FROM stream_marks WHERE stream = ? "
+                            "ORDER BY rank DESC LIMIT 1", (stream,)).fetchone()
+        rank, start = last if last else (0, 0)
+        seqs = [row[0] for row in conn.execute(
+            "SELECT seq FROM records WHERE stream = ? AND seq >= ? ORDER BY seq",
+            (stream, start))]
+        conn.executemany("INSERT OR REPLACE INTO stream_marks(stream, rank, seq) "
+                         "VALUES (?, ?, ?)",
+                         [(stream, r, at) for r, at in sql.marks_for(rank, seqs)])
 
     # --- reading -------------------------------------------------------------------------
 
@@ -240,8 +261,11 @@ class SqliteSession(StoreSession):
         plan = sql.stream_page(total, query)
         if plan is None:
             return Page([], total, query.page, query.per_page)
-        statement, params = plan
-        rows = self.conn.execute(statement, [stream, *params]).fetchall()
+        rank, count = plan
+        mark = self.conn.execute(sql.NEAREST_MARK, (stream, rank)).fetchone()
+        mark_rank, mark_seq = mark if mark else (0, 0)
+        rows = self.conn.execute(sql.PAGE_FROM_MARK,
+                                 (stream, mark_seq, count, rank - mark_rank)).fetchall()
         return Page([sql.to_record(row) for row in rows], total, query.page, query.per_page)
 
     # --- robot state ---------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """The SQL of the SQLite store: schema, query building and row conversion. No I/O.
 
 Records of one recType and one owner form a *stream* (``streams``), which keeps its
-record count; ``records(stream, seq)`` is the index pages are cut from. Tags and
+record count; ``records(stream, seq)`` is the index pages are cut from. Every
+:data:`MARK_EVERY`-th record of a stream is marked (``stream_marks``: its rank from
+the oldest, and its seq), so a page anywhere in a stream of millions starts from
+the nearest mark and walks fewer than :data:`MARK_EVERY` index entries. Tags and
 co-owners have tables of their own, keyed for "all these tags" and "co-owned by".
 """
 
@@ -15,6 +18,7 @@ from runtime.exceptions import InvalidRecord
 from runtime.store.base import Query, Record
 
 SCHEMA_VERSION = 1
+MARK_EVERY = 1000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS identities (
@@ -32,6 +36,9 @@ CREATE TABLE IF NOT EXISTS records (
     created_ms INTEGER NOT NULL, creator TEXT NOT NULL, checksum TEXT NOT NULL,
     data TEXT NOT NULL, tags TEXT NOT NULL, co_owners TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS records_stream_seq ON records(stream, seq);
+CREATE TABLE IF NOT EXISTS stream_marks (
+    stream INTEGER NOT NULL, rank INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (stream, rank)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS record_tags (
     tag TEXT NOT NULL, record_seq INTEGER NOT NULL, PRIMARY KEY (tag, record_seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS co_owners (
@@ -64,27 +71,35 @@ _SORT_COLUMNS = {
 _DATA_PATH = re.compile(r"^data((?:\.[A-Za-z0-9_$@-]+)+)$")
 
 
-def stream_page(total: int, query: Query) -> tuple[str, list[Any]] | None:
-    """SQL for one newest-first page of one stream, cut from whichever end is nearer.
-
-    OFFSET walks the index one entry at a time, so a page past the middle is taken
-    oldest-first from the other end and put back in order.
+def stream_page(total: int, query: Query) -> tuple[int, int] | None:
+    """Where one newest-first page of a stream lies, counted from the oldest record.
 
     Returns:
-        SQL with one parameter left to bind first (the stream id), and the rest of
-        the parameters; None when the page lies past the end.
+        ``(rank, count)``: the oldest-first rank of the page's oldest record and how
+        many records the page holds; None when the page lies past the end.
     """
     offset = (query.page - 1) * query.per_page
     if offset >= total:
         return None
     count = min(query.per_page, total - offset)
-    if offset <= total // 2:
-        inner, params = "ORDER BY seq DESC LIMIT ? OFFSET ?", [count, offset]
-    else:
-        inner, params = "ORDER BY seq ASC LIMIT ? OFFSET ?", [count, total - offset - count]
-    sql = (f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.seq IN "
-           f"(SELECT seq FROM records WHERE stream = ? {inner}) ORDER BY r.seq DESC")
-    return sql, params
+    return total - offset - count, count
+
+
+PAGE_FROM_MARK = (
+    f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.seq IN "
+    "(SELECT seq FROM records WHERE stream = ? AND seq >= ? ORDER BY seq ASC LIMIT ? OFFSET ?)"
+    " ORDER BY r.seq DESC")
+
+NEAREST_MARK = ("SELECT rank, seq FROM stream_marks WHERE stream = ? AND rank <= ? "
+                "ORDER BY rank DESC LIMIT 1")
+
+
+def marks_for(count_before: int, seqs: list[int]) -> list[tuple[int, int]]:
+    """The marks a batch adds to a stream: ``(rank, seq)`` of each new record whose
+    oldest-first rank is a multiple of :data:`MARK_EVERY`."""
+    first = -(-count_before // MARK_EVERY) * MARK_EVERY
+    return [(rank, seqs[rank - count_before])
+            for rank in range(first, count_before + len(seqs), MARK_EVERY)]
 
 
 def general_where(user: str, query: Query) -> tuple[str, list[Any]]:

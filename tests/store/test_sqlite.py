@@ -163,3 +163,33 @@ def test_concurrent_sessions_lose_no_write(store: SqliteStore) -> None:
         t.join()
     with store.session() as session:
         assert session.query(ALICE, Query("io.c", per_page=1)).total_count == 800
+
+
+def test_pages_cut_from_stream_marks_match_a_plain_listing(
+        store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime.store import sqlite_sql
+
+    monkeypatch.setattr(sqlite_sql, "MARK_EVERY", 10)
+    with store.session() as session:
+        session.write_many(ALICE, [WriteRequest("io.m", n) for n in range(57)])
+        session.write_many(ALICE, [WriteRequest("io.m", n) for n in range(57, 95)])
+        session.write(BOB, WriteRequest("io.m", -1))  # another stream in between
+    expected = list(range(94, -1, -1))
+
+    def pages(per_page: int) -> list[object]:
+        out: list[object] = []
+        for page in range(1, 100):
+            got = query(store, ALICE, Query("io.m", page=page, per_page=per_page))
+            if not got:
+                return out
+            out.extend(got)
+        return out
+
+    assert pages(7) == expected and pages(10) == expected
+    ids = {}
+    with store.session() as session:
+        for record in session.query(ALICE, Query("io.m")).records:
+            ids[record.data] = record.id
+        for gone in (3, 40, 41, 90):
+            session.delete(ALICE, "io.m", ids[gone])
+    assert pages(7) == [n for n in expected if n not in (3, 40, 41, 90)]
