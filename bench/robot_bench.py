@@ -168,18 +168,26 @@ def bench_process(folder: Path) -> dict[str, float]:
 
 
 def bench_writes(folder: Path) -> dict[str, float]:
+    """Median of five runs of 100,000 writes each, after one run that warms the process.
+
+    This machine's CPU speed varies by half from one second to the next (a plain
+    Python loop takes 0.30 to 0.48 s), so one run says little; the median does."""
     script = folder / "writer.js"
     script.write_text("var lib = require('./libs/helpers');\n"
                       "function main(t, auth) { for (var i = 0; i < 100000; i++) "
                       "lib.write('bench.small', {i: i, temp: 21.5}, auth, ['bench']); }")
+    rates = []
     with SqliteStore(folder / "writes.sqlite3") as store:
         token = store.local_token("bench")
         with Runner(store, limits=Limits(timeout_s=300, memory_mb=512)) as runner:
-            started = time.perf_counter()
-            result = runner.run(script, "", token)
-            elapsed = time.perf_counter() - started
-    assert result.ok and result.report.write_count == 100_000, result.error
-    return {"records_per_s": 100_000 / elapsed}
+            for attempt in range(6):
+                started = time.perf_counter()
+                result = runner.run(script, "", token)
+                elapsed = time.perf_counter() - started
+                assert result.ok and result.report.write_count == 100_000, result.error
+                if attempt:
+                    rates.append(100_000 / elapsed)
+    return {"records_per_s": statistics.median(rates), "slowest_run_per_s": min(rates)}
 
 
 def main() -> None:

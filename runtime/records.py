@@ -37,12 +37,18 @@ def new_id(now_ms: int | None = None) -> str:
     return f"{ms & 0xFFFFFFFFFFFF:012x}{_process_tag:06x}{seq:06x}"
 
 
-def new_ids(count: int, now_ms: int) -> list[str]:
-    """Return ``count`` new ids of one millisecond, in order (see :func:`new_id`)."""
-    with _id_lock:
-        seqs = [next(_counter) & 0xFFFFFF for _ in range(count)]
-    head = f"{now_ms & 0xFFFFFFFFFFFF:012x}{_process_tag:06x}"
-    return [f"{head}{seq:06x}" for seq in seqs]
+def stored_id(now_ms: int, seq: int) -> str:
+    """The id of a stored record: 48 bits of milliseconds, then its 48-bit store number.
+
+    Time-ordered, unique (store numbers are never reused), and the store finds the
+    record from the id alone (:func:`seq_of`), with no index of ids.
+    """
+    return f"{now_ms & 0xFFFFFFFFFFFF:012x}{seq & 0xFFFFFFFFFFFF:012x}"
+
+
+def seq_of(record_id: str) -> int:
+    """The store number inside an id made by :func:`stored_id`."""
+    return int(record_id[12:], 16)
 
 
 def check_rec_type(rec_type: object) -> str:

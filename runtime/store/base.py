@@ -114,7 +114,7 @@ def new_record(principal: Principal, request: WriteRequest, now_ms: int, *,
 
     Args:
         checked: the caller already checked that ``principal`` may write.
-        record_id: an id made beforehand (:func:`runtime.records.new_ids`).
+        record_id: the id to give the record (a new one is made otherwise).
 
     Returns:
         The record and its data as canonical JSON text (sorted keys, no spaces).

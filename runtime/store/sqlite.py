@@ -23,6 +23,8 @@ from runtime.store.base import Principal, Store, TokenInfo
 from runtime.store.sqlite_session import SqliteSession, now_ms
 
 BUSY_TIMEOUT_MS = 30_000
+WAL_AUTOCHECKPOINT_PAGES = 100_000
+CHECKPOINT_EVERY_S = 1.0
 TOKEN_BYTES = 24  # 192 bits
 
 
@@ -38,6 +40,10 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoints (copying the WAL into the file, with an fsync) are the
+        # checkpointer thread's job, off the write path; this bound only keeps the WAL
+        # finite should that thread fall behind.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open the store ({exc})") from exc
     return conn
@@ -61,6 +67,7 @@ class SqliteStore(Store):
         self._conn = _connect(self.path)
         self._idle: list[sqlite3.Connection] = []
         self._prepare_schema()
+        self._checkpointer = _Checkpointer(_connect(self.path))
 
     def _prepare_schema(self) -> None:
         try:
@@ -172,10 +179,40 @@ class SqliteStore(Store):
             self._idle.append(conn)
 
     def close(self) -> None:
+        self._checkpointer.close()
         with self._lock:
             for conn in [self._conn, *self._idle]:
                 conn.close()
             self._idle.clear()
+
+
+class _Checkpointer:
+    """Copies the WAL into the database file every second, on its own thread and
+    connection: a PASSIVE checkpoint never waits for writers, and sqlite3 lets go of
+    the GIL while it works, so writers go on meanwhile."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(CHECKPOINT_EVERY_S):
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # busy now; the next round catches up
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass
+        self._conn.close()
 
 
 def _check_user(user: str) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime import access
 from runtime.exceptions import InvalidRecord, RecordNotFound, StoreError
-from runtime.records import check_id, compact_json, new_ids
+from runtime.records import check_id, compact_json, seq_of, stored_id
 from runtime.store import sqlite_sql as sql
 from runtime.store.base import (
     Page,
@@ -91,8 +91,8 @@ class SqliteSession(StoreSession):
             self._began = time.monotonic()
             # The write lock is ours until COMMIT, so record numbers are handed out here
             # and a batch goes in with one executemany.
-            self._last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM records"
-                                          ).fetchone()[0]
+            self._last_seq = int(conn.execute(
+                "SELECT value FROM settings WHERE key = 'last_seq'").fetchone()[0])
         return conn
 
     def _wrote(self, count: int = 1) -> None:
@@ -153,11 +153,10 @@ class SqliteSession(StoreSession):
         owner_rows: list[tuple[str, int]] = []
         added: dict[int, list[int]] = {}  # stream -> seqs of its new records, in order
         seq = self._last_seq
-        for index, (request, record_id) in enumerate(
-                zip(requests, new_ids(len(requests), now), strict=True)):
+        for index, request in enumerate(requests):
             try:
                 record, text = new_record(principal, request, now, checked=True,
-                                          record_id=record_id)
+                                          record_id=stored_id(now, seq + 1))
             except StoreError as exc:
                 if atomic:
                     raise InvalidRecord(f"record {index + 1} of the batch: {exc}") from exc
@@ -188,6 +187,8 @@ class SqliteSession(StoreSession):
                     [(stream, rank, at) for rank, at in sql.marks_for(before - len(seqs), seqs)])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot store the records: {exc}") from exc
+        if seq != self._last_seq:
+            conn.execute("UPDATE settings SET value = ? WHERE key = 'last_seq'", (str(seq),))
         self._last_seq = seq
         return outcomes
 
@@ -195,8 +196,8 @@ class SqliteSession(StoreSession):
         record = self.get(principal, rec_type, record_id)
         access.require_write(principal)
         conn = self._begin_write()
-        seq, stream = conn.execute("SELECT seq, stream FROM records WHERE id = ?",
-                                   (record.id,)).fetchone()
+        seq, stream = conn.execute("SELECT seq, stream FROM records WHERE seq = ?",
+                                   (seq_of(record.id),)).fetchone()
         conn.execute("DELETE FROM record_tags WHERE record_seq = ? AND tag IN "
                      "(SELECT value FROM json_each(?))", (seq, json.dumps(record.tags)))
         conn.execute("DELETE FROM co_owners WHERE record_seq = ?", (seq,))
@@ -228,9 +229,10 @@ class SqliteSession(StoreSession):
         if check_access:
             access.require_read(principal)
         row = self.conn.execute(
-            f"SELECT {sql.RECORD_COLUMNS} FROM records r WHERE r.id = ? AND r.rec_type = ? "
-            f"AND {sql.READABLE}",
-            (check_id(record_id), rec_type, principal.user, principal.user)).fetchone()
+            f"SELECT {sql.RECORD_COLUMNS} FROM records r WHERE r.seq = ? AND r.id = ? "
+            f"AND r.rec_type = ? AND {sql.READABLE}",
+            (seq_of(check_id(record_id)), record_id, rec_type, principal.user,
+             principal.user)).fetchone()
         if row is None:
             raise RecordNotFound(f"no record {record_id} of recType {rec_type}")
         return sql.to_record(row)

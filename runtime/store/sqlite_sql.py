@@ -1,5 +1,8 @@
 """The SQL of the SQLite store: schema, query building and row conversion. No I/O.
 
+A record's id holds its store number ``seq`` (``records.stored_id``), so ids need
+no index of their own. ``settings.last_seq`` keeps the highest number ever given,
+so a number is never given twice, even after the newest record is deleted.
 Records of one recType and one owner form a *stream* (``streams``), which keeps its
 record count; ``records(stream, seq)`` is the index pages are cut from. Every
 :data:`MARK_EVERY`-th record of a stream is marked (``stream_marks``: its rank from
@@ -31,7 +34,7 @@ CREATE TABLE IF NOT EXISTS streams (
     id INTEGER PRIMARY KEY, rec_type TEXT NOT NULL, owner TEXT NOT NULL,
     count INTEGER NOT NULL DEFAULT 0, UNIQUE (rec_type, owner));
 CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, stream INTEGER NOT NULL,
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL, stream INTEGER NOT NULL,
     rec_type TEXT NOT NULL, owner TEXT NOT NULL, org TEXT NOT NULL,
     created_ms INTEGER NOT NULL, creator TEXT NOT NULL, checksum TEXT NOT NULL,
     data TEXT NOT NULL, tags TEXT NOT NULL, co_owners TEXT NOT NULL DEFAULT '[]');
@@ -45,6 +48,7 @@ CREATE TABLE IF NOT EXISTS co_owners (
     identity TEXT NOT NULL, record_seq INTEGER NOT NULL,
     PRIMARY KEY (identity, record_seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO settings(key, value) VALUES ('last_seq', '0');
 CREATE TABLE IF NOT EXISTS robot_state (
     robot TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (robot, key)) WITHOUT ROWID;
