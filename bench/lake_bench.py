@@ -11,7 +11,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.report import run_and_print
 from runtime.store.base import WriteRequest
 from runtime.store.sqlite import SqliteStore
 
@@ -147,16 +147,11 @@ def bench_upload(folder: Path, rows: int = 1_000_000) -> dict[str, float]:
 
 def main() -> None:
     """Run the data-lake benchmarks and print their figures against their targets."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        rows = [
-            ("POST /share, 16 connections (wrk)", bench_writes(folder), ">= 2,000/s"),
-            ("GET perPage=100 on 1,000,000", bench_pages(folder), "p99 <= 25 ms"),
-            ("share post --each 1,000,000 NDJSON", bench_upload(folder), ">= 50,000 rows/s"),
-        ]
-    for name, figures, target in rows:
-        shown = ", ".join(f"{k}={v:,.3f}" for k, v in figures.items())
-        print(f"{name:38} {shown}   [target: {target}]")
+    run_and_print([
+        ("POST /share, 16 connections (wrk)", bench_writes, ">= 2,000/s"),
+        ("GET perPage=100 on 1,000,000", bench_pages, "p99 <= 25 ms"),
+        ("share post --each 1,000,000 NDJSON", bench_upload, ">= 50,000 rows/s"),
+    ])
 
 
 if __name__ == "__main__":

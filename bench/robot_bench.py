@@ -9,11 +9,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.report import run_and_print
 from runtime.modules import RobotModules
 from runtime.runner import Runner
 from runtime.sandbox.base import Job, Limits, RunEvent
@@ -192,19 +192,13 @@ def bench_writes(folder: Path) -> dict[str, float]:
 
 def main() -> None:
     """Run every benchmark and print its figures against its target."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        rows = [
-            ("host-call round trip", bench_round_trip(folder),
-             "no-op median <= 25 us"),
-            ("warm runs vs Node vm", bench_warm_vs_node(folder), "ratio < 1"),
-            ("cold start", bench_cold(folder), "<= 15 ms"),
-            ("robot-run process", bench_process(folder), "<= 0.35 s median"),
-            ("one run writing 100,000 records", bench_writes(folder), ">= 50,000 records/s"),
-        ]
-    for name, figures, target in rows:
-        shown = ", ".join(f"{k}={v:,.3f}" for k, v in figures.items())
-        print(f"{name:34} {shown}   [target: {target}]")
+    run_and_print([
+        ("host-call round trip", bench_round_trip, "no-op median <= 25 us"),
+        ("warm runs vs Node vm", bench_warm_vs_node, "ratio < 1"),
+        ("cold start", bench_cold, "<= 15 ms"),
+        ("robot-run process", bench_process, "<= 0.35 s median"),
+        ("one run writing 100,000 records", bench_writes, ">= 50,000 records/s"),
+    ])
 
 
 if __name__ == "__main__":
