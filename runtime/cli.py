@@ -181,8 +181,9 @@ def _print_records(body: dict[str, Any], rec_type: str) -> None:
 
 
 def _register_lake_commands() -> None:
-    # The data-lake commands live in cli_lake.py and attach themselves to `robot`.
-    from runtime import cli_lake  # noqa: F401
+    # The data-lake and daemon commands live in their own modules and attach
+    # themselves to `robot`.
+    from runtime import cli_daemon, cli_lake  # noqa: F401
 
 
 _register_lake_commands()
