@@ -41,29 +41,36 @@ class Runner:
         self._store = store
         self._limits = limits or Limits()
         self._http = HttpCaller(http_client, routes)
-        self._sandboxes: dict[Path, tuple[Sandbox, tuple[int, int]]] = {}
-        self._locks: dict[Path, threading.Lock] = {}
+        self._sandboxes: dict[str, tuple[Sandbox, tuple[int, int, Limits]]] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def run(self, script: Path, text: str, auth: str, *, dry_run: bool = False,
-            on_log: LogListener | None = None) -> RunResult:
+            on_log: LogListener | None = None, robot_id: str | None = None,
+            limits: Limits | None = None, trigger_depth: int = 0) -> RunResult:
         """Run ``main(text, auth)`` of the robot at ``script`` once.
+
+        Args:
+            robot_id: whose state and isolate this is [the script's path].
+            limits: this robot's limits [the runner's].
+            trigger_depth: the chain depth of a triggered run (0 otherwise).
 
         Raises:
             RobotLoadError: the script cannot be opened.
         """
         modules = RobotModules(script)
-        with self._lock_for(modules.script):
+        key = robot_id or str(modules.script)
+        with self._lock_for(key):
             report = RunReport(on_log=on_log)
             started = time.perf_counter()
-            sandbox = self._sandbox_for(modules)
+            sandbox = self._sandbox_for(key, modules, limits or self._limits)
             with self._store.session() as session:
-                host = RunHost(robot_id=str(modules.script), store=self._store,
-                               session=session, http=self._http, report=report,
-                               dry_run=dry_run)
+                session.trigger_depth = trigger_depth
+                host = RunHost(robot_id=key, store=self._store, session=session,
+                               http=self._http, report=report, dry_run=dry_run)
                 outcome = sandbox.run(Job(RunEvent(text, auth), host))
                 if not sandbox.alive:
-                    self._discard(modules.script)
+                    self._discard(key)
             duration_ms = (time.perf_counter() - started) * 1000
         return RunResult(outcome.status, duration_ms, report, outcome.error)
 
@@ -81,27 +88,27 @@ class Runner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _lock_for(self, script: Path) -> threading.Lock:
+    def _lock_for(self, key: str) -> threading.Lock:
         with self._guard:
-            return self._locks.setdefault(script, threading.Lock())
+            return self._locks.setdefault(key, threading.Lock())
 
-    def _sandbox_for(self, modules: RobotModules) -> Sandbox:
-        """The robot's warm sandbox; a new one when the script file changed since."""
+    def _sandbox_for(self, key: str, modules: RobotModules, limits: Limits) -> Sandbox:
+        """The robot's warm sandbox; a new one when its script or limits changed since."""
         stat = modules.script.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
+        stamp = (stat.st_mtime_ns, stat.st_size, limits)
         with self._guard:
-            cached = self._sandboxes.get(modules.script)
+            cached = self._sandboxes.get(key)
         if cached is not None and cached[1] == stamp:
             return cached[0]
         if cached is not None:
-            self._discard(modules.script)
-        sandbox = MiniRacerSandbox(modules, self._limits)
+            self._discard(key)
+        sandbox = MiniRacerSandbox(modules, limits)
         with self._guard:
-            self._sandboxes[modules.script] = (sandbox, stamp)
+            self._sandboxes[key] = (sandbox, stamp)
         return sandbox
 
-    def _discard(self, script: Path) -> None:
+    def _discard(self, key: str) -> None:
         with self._guard:
-            cached = self._sandboxes.pop(script, None)
+            cached = self._sandboxes.pop(key, None)
         if cached is not None:
             cached[0].close()

@@ -140,7 +140,14 @@ def new_record(principal: Principal, request: WriteRequest, now_ms: int, *,
 
 
 class StoreSession(abc.ABC):
-    """A unit of work: writes are visible to its own reads at once, durable on close."""
+    """A unit of work: writes are visible to its own reads at once, durable on close.
+
+    Attributes:
+        trigger_depth: the chain depth of the triggered run writing through this
+            session (0 for anything else); the records it writes trigger at depth + 1.
+    """
+
+    trigger_depth: int = 0
 
     @abc.abstractmethod
     def write(self, principal: Principal, request: WriteRequest) -> Record:

@@ -9,23 +9,31 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import secrets
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from runtime.events import EventBus
-from runtime.exceptions import InvalidRecord, NotAuthenticated, StoreError
+from runtime.exceptions import InvalidRecord, NotAuthenticated, RecordNotFound, StoreError
 from runtime.passwords import hash_password, verify_password
 from runtime.records import org_of
 from runtime.store import sqlite_sql as sql
-from runtime.store.base import Principal, Store, TokenInfo
+from runtime.store.base import Principal, Record, Store, TokenInfo
+from runtime.store.runs import PendingTrigger, RunRecord
 from runtime.store.sqlite_session import SqliteSession, now_ms
 
 BUSY_TIMEOUT_MS = 30_000
+DEFAULT_RETENTION = 1000
+DEFAULT_MAX_DEPTH = 8
 WAL_AUTOCHECKPOINT_PAGES = 100_000
 CHECKPOINT_EVERY_S = 1.0
 TOKEN_BYTES = 24  # 192 bits
+
+log = logging.getLogger(__name__)
 
 
 def token_hash(token: str) -> str:
@@ -68,6 +76,8 @@ class SqliteStore(Store):
         self._idle: list[sqlite3.Connection] = []
         self._prepare_schema()
         self._checkpointer = _Checkpointer(_connect(self.path))
+        self._trigger_routes: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._max_depth = DEFAULT_MAX_DEPTH
 
     def _prepare_schema(self) -> None:
         try:
@@ -166,6 +176,104 @@ class SqliteStore(Store):
             raise NotAuthenticated("token expired")
         return Principal(user=user, org=org, scope=scope, pipe=bool(pipe))
 
+    # --- record-created triggers -------------------------------------------------------
+
+    def set_triggers(self, routes: dict[str, list[tuple[str, str]]], max_depth: int) -> None:
+        """Say which robots run when a record of a recType is created.
+
+        Args:
+            routes: recType -> ``(robot id, the robot's identity)`` pairs.
+            max_depth: a record written at this chain depth triggers nothing more.
+        """
+        self._trigger_routes = {k: tuple(v) for k, v in routes.items()}
+        self._max_depth = max_depth
+
+    def triggers_for(self, record: Record, seq: int, depth: int, now: int
+                     ) -> list[tuple[str, int, str, int, int]]:
+        """The outbox rows a new record makes: one per robot whose identity may read it."""
+        routes = self._trigger_routes.get(record.rec_type)
+        if not routes:
+            return []
+        if depth >= self._max_depth:
+            log.warning("trigger chain cut: a record of %s written at depth %d (limit %d) "
+                        "triggers nothing", record.rec_type, depth, self._max_depth)
+            return []
+        return [(robot, seq, record.rec_type, depth + 1, now) for robot, user in routes
+                if user == record.owner or user in record.co_owners]
+
+    def pending_triggers(self, limit: int = 1000) -> list[PendingTrigger]:
+        """Triggers stored and not yet run, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, robot, record_seq, rec_type, depth FROM pending_triggers "
+                "ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [PendingTrigger(*row) for row in rows]
+
+    def trigger_record(self, pending: PendingTrigger) -> Record | None:
+        """The record a trigger is for (None if it was deleted since)."""
+        with self._lock:
+            row = self._conn.execute(f"SELECT {sql.RECORD_COLUMNS} FROM records r "
+                                     "WHERE r.seq = ?", (pending.record_seq,)).fetchone()
+        return None if row is None else sql.to_record(row)
+
+    # --- run history ---------------------------------------------------------------------
+
+    def record_run(self, run: RunRecord, *, retention: int = DEFAULT_RETENTION,
+                   trigger_id: int | None = None) -> int:
+        """Keep a run (and forget the robot's runs beyond ``retention``); a trigger's
+        run also takes its trigger out of the outbox, in the same transaction."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                run_id = conn.execute(
+                    "INSERT INTO runs(robot, trigger, status, scheduled_ms, fired_ms, "
+                    "started_ms, ended_ms, error, log, log_cut, writes, http) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run.robot, run.trigger, run.status, run.scheduled_ms, run.fired_ms,
+                     run.started_ms, run.ended_ms, json.dumps(run.error) if run.error else None,
+                     json.dumps(run.log), int(run.log_cut), run.writes,
+                     json.dumps(run.http))).lastrowid
+                conn.execute("DELETE FROM runs WHERE robot = ? AND id <= ?",
+                             (run.robot, (run_id or 0) - retention))
+                if trigger_id is not None:
+                    conn.execute("DELETE FROM pending_triggers WHERE id = ?", (trigger_id,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        assert run_id is not None
+        return run_id
+
+    def runs(self, *, robot: str | None = None, status: str | None = None,
+             limit: int = 50) -> list[RunRecord]:
+        """The newest runs, optionally of one robot or one status."""
+        clauses, params = [], []
+        if robot is not None:
+            clauses.append("robot = ?")
+            params.append(robot)
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs {where} "
+                                      "ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
+        return [_run(row) for row in rows]
+
+    def run(self, run_id: int) -> RunRecord:
+        """One run.
+
+        Raises:
+            RecordNotFound: no such run.
+        """
+        with self._lock:
+            row = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?",
+                                     (run_id,)).fetchone()
+        if row is None:
+            raise RecordNotFound(f"no run {run_id}")
+        return _run(row)
+
     # --- sessions ------------------------------------------------------------------------
 
     def session(self) -> SqliteSession:
@@ -213,6 +321,18 @@ class _Checkpointer:
         except sqlite3.Error:
             pass
         self._conn.close()
+
+
+_RUN_COLUMNS = ("robot, trigger, status, scheduled_ms, fired_ms, started_ms, ended_ms, error, "
+                "log, log_cut, writes, http, id")
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    (robot, trigger, status, scheduled, fired, started, ended, error, log_text, cut, writes,
+     http, run_id) = row
+    return RunRecord(robot, trigger, status, scheduled, fired, started, ended,
+                     json.loads(error) if error else None, json.loads(log_text), bool(cut),
+                     writes, json.loads(http), run_id)
 
 
 def _check_user(user: str) -> None:

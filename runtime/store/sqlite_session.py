@@ -70,6 +70,8 @@ class SqliteSession(StoreSession):
         self._began = 0.0
         self._last_seq = 0
         self._streams: dict[tuple[str, str], int] = {}
+        #: The chain depth of the run writing through this session (0: not a trigger).
+        self.trigger_depth = 0
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -151,6 +153,7 @@ class SqliteSession(StoreSession):
         rows: list[tuple[Any, ...]] = []
         tag_rows: list[tuple[str, int]] = []
         owner_rows: list[tuple[str, int]] = []
+        trigger_rows: list[tuple[str, int, str, int, int]] = []
         added: dict[int, list[int]] = {}  # stream -> seqs of its new records, in order
         seq = self._last_seq
         for index, request in enumerate(requests):
@@ -172,6 +175,7 @@ class SqliteSession(StoreSession):
                          compact_json(record.co_owners) if record.co_owners else "[]"))
             tag_rows.extend((tag, seq) for tag in record.tags)
             owner_rows.extend((owner, seq) for owner in record.co_owners)
+            trigger_rows.extend(self._store.triggers_for(record, seq, self.trigger_depth, now))
             outcomes.append(record)
         conn = self.conn
         try:
@@ -179,6 +183,9 @@ class SqliteSession(StoreSession):
             conn.executemany("INSERT INTO record_tags(tag, record_seq) VALUES (?, ?)", tag_rows)
             conn.executemany("INSERT INTO co_owners(identity, record_seq) VALUES (?, ?)",
                              owner_rows)
+            # The transactional outbox: a trigger is durable exactly when its record is.
+            conn.executemany("INSERT INTO pending_triggers(robot, record_seq, rec_type, depth, "
+                             "created_ms) VALUES (?, ?, ?, ?, ?)", trigger_rows)
             for stream, seqs in added.items():
                 before = conn.execute("UPDATE streams SET count = count + ? WHERE id = ? "
                                       "RETURNING count", (len(seqs), stream)).fetchone()[0]

@@ -49,6 +49,15 @@ CREATE TABLE IF NOT EXISTS co_owners (
     PRIMARY KEY (identity, record_seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO settings(key, value) VALUES ('last_seq', '0');
+CREATE TABLE IF NOT EXISTS pending_triggers (
+    id INTEGER PRIMARY KEY, robot TEXT NOT NULL, record_seq INTEGER NOT NULL,
+    rec_type TEXT NOT NULL, depth INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, robot TEXT NOT NULL, trigger TEXT NOT NULL, status TEXT NOT NULL,
+    scheduled_ms INTEGER, fired_ms INTEGER, started_ms INTEGER, ended_ms INTEGER,
+    error TEXT, log TEXT NOT NULL, log_cut INTEGER NOT NULL, writes INTEGER NOT NULL,
+    http TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_robot ON runs(robot, id);
 CREATE TABLE IF NOT EXISTS robot_state (
     robot TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (robot, key)) WITHOUT ROWID;
