@@ -8,12 +8,15 @@ every httpx error into :class:`NetworkError` here and nowhere else.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
+import socket
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import httpx
@@ -129,6 +132,58 @@ class Answer:
         return self.text
 
 
+@dataclass(frozen=True)
+class Destinations:
+    """Where robots' requests may go. ``allow`` wins over ``deny``; each entry is a CIDR
+    block or a host name. The default refuses link-local addresses and cloud metadata."""
+
+    deny: tuple[str, ...] = ("169.254.0.0/16", "fe80::/10", "metadata.google.internal",
+                             "metadata.azure.com")
+    allow: tuple[str, ...] = ()
+
+    def check(self, url: str) -> None:
+        """Refuse ``url`` if its host, or an address it resolves to, is denied.
+
+        Raises:
+            NetworkError: code ``EPOLICY``, naming the rule.
+        """
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        if not host or self._listed(host, self.allow):
+            return
+        rule = self._listed(host, self.deny)
+        if rule is None:
+            rule = next((r for ip in _addresses(host) if not self._listed(ip, self.allow)
+                         for r in [self._listed(ip, self.deny)] if r), None)
+        if rule is not None:
+            raise NetworkError(f"{url}: refused by the network policy (deny {rule})",
+                               code="EPOLICY", url=url)
+
+    @staticmethod
+    def _listed(host_or_ip: str, rules: tuple[str, ...]) -> str | None:
+        try:
+            address = ipaddress.ip_address(host_or_ip)
+        except ValueError:
+            address = None
+        for rule in rules:
+            if address is None:
+                if host_or_ip == rule.lower() or host_or_ip.endswith("." + rule.lower()):
+                    return rule
+                continue
+            try:
+                if address in ipaddress.ip_network(rule, strict=False):
+                    return rule
+            except ValueError:
+                continue
+        return None
+
+
+def _addresses(host: str) -> list[str]:
+    try:
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+    except OSError:
+        return []  # httpx reports the failure to resolve
+
+
 class HttpCaller:
     """Sends prepared requests through one httpx client.
 
@@ -137,10 +192,13 @@ class HttpCaller:
             request (importing httpx costs a robot that makes no request ~70 ms) and
             closed by :meth:`close`.
         routes: URL prefixes sent elsewhere.
+        destinations: where requests may go (checked after routing).
     """
 
-    def __init__(self, client: httpx.Client | None = None, routes: Sequence[Route] = ()) -> None:
+    def __init__(self, client: httpx.Client | None = None, routes: Sequence[Route] = (),
+                 destinations: Destinations | None = None) -> None:
         self._client = client
+        self._destinations = destinations or Destinations()
         self._own_client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._routes = tuple(routes)
@@ -167,6 +225,7 @@ class HttpCaller:
             NetworkError: no answer (refused, unreachable, timed out, bad URL).
         """
         url = apply_routes(request.url, self._routes)
+        self._destinations.check(url)
         budget = deadline - time.monotonic()
         if timeout_s is not None:
             budget = min(budget, timeout_s)

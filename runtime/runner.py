@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runtime.host import RunHost
-from runtime.httpcalls import HttpCaller, Route
+from runtime.httpcalls import Destinations, HttpCaller, Route
 from runtime.modules import RobotModules
 from runtime.report import LogListener, RunReport, RunResult
 from runtime.sandbox.base import Job, Limits, RunEvent, Sandbox
@@ -34,13 +34,15 @@ class Runner:
         limits: default per-run limits.
         routes: URL prefixes sent elsewhere (``--route``).
         http_client: the HTTP client robots use (one is made if omitted).
+        destinations: the network policy [link-local and cloud metadata refused].
     """
 
     def __init__(self, store: Store, *, limits: Limits | None = None,
-                 routes: Sequence[Route] = (), http_client: httpx.Client | None = None) -> None:
+                 routes: Sequence[Route] = (), http_client: httpx.Client | None = None,
+                 destinations: Destinations | None = None) -> None:
         self._store = store
         self._limits = limits or Limits()
-        self._http = HttpCaller(http_client, routes)
+        self._http = HttpCaller(http_client, routes, destinations)
         self._sandboxes: dict[str, tuple[Sandbox, tuple[int, int, Limits]]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
