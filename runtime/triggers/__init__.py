@@ -1,0 +1,1 @@
+"""What starts a robot: schedules (cron.py), websocket feeds, new records."""
