@@ -21,19 +21,9 @@ lint: install
 test: lint
 	$(BIN)/pytest -q
 
-# Until the offline demo exists: the documented LiveObjects robot, unchanged, against a
-# local stand-in of the LiveObjects API that this target starts and stops.
-LO_PORT ?= 8911
+# The offline demo: simulators on 127.0.0.1, the documented robots, a bounded run.
 run: install
-	@rm -f .lo-ready; \
-	$(BIN)/python -m runtime.demo.liveobjects_api --port $(LO_PORT) --lifetime 60 \
-	    --ready-file .lo-ready & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; rm -f .lo-ready' EXIT; \
-	for i in $$(seq 50); do [ -f .lo-ready ] && break; sleep 0.1; done; \
-	$(BIN)/robot-run robots/liveobjects.js \
-	    --route https://liveobjects.orange-business.com=http://127.0.0.1:$(LO_PORT) && \
-	$(BIN)/robot shares orange.liveobjects.siconia --limit 5 && \
-	echo "Query more: .venv/bin/robot shares orange.liveobjects.siconia --json"
+	$(BIN)/robot demo
 
 # wrk (Debian's package) drives the share API: a Python client would be the bottleneck.
 bench: install

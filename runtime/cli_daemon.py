@@ -121,3 +121,28 @@ def status(as_json: bool, db: Path | None) -> None:
                                       + (f" last error {ws['lastError']}" if ws["lastError"]
                                          else ""))
         click.echo(f"{r['id']}  {r['trigger']}{nxt}{last}{feed}")
+
+
+@robot.command("demo")
+@click.option("--seconds", type=click.FloatRange(min=1), default=20, show_default=True,
+              help="How long the demo runs before it stops by itself.")
+@click.option("--folder", type=click.Path(path_type=Path), default=Path("robot-data/demo"),
+              show_default=True, help="Where the demo's manifest, robots and store go.")
+def demo(seconds: float, folder: Path) -> None:
+    """Run the documented robots against local simulators, then say how to look."""
+    from runtime.demo import run as demo_run
+
+    final = demo_run.run(folder, demo_run.bundled_robots(), seconds=seconds,
+                         say=lambda line: click.echo(line))
+    db = folder / "lake.sqlite3"
+    click.echo("\nstored: " + ", ".join(f"{n} of {rt}" for rt, n in final.items()))
+    click.echo(f"""
+Look at what the robots stored:
+  .venv/bin/robot shares io.demo.readings --db {db} --limit 5
+  .venv/bin/robot shares io.sage.device.packed --db {db} --latest --json
+  .venv/bin/robot runs --db {db} --limit 10
+Or through the share API:
+  .venv/bin/robot server --db {db} --port 8080 &
+  curl -H "Authorization: Bearer {demo_run.TOKEN}" \\
+       "http://127.0.0.1:8080/share/io.demo.readings?perPage=5"
+""")
