@@ -90,9 +90,13 @@ class FeedClient:
                                    ping_interval=PING_INTERVAL_S, open_timeout=10,
                                    max_size=16 * 1024 * 1024) as socket:
                     self.state.connected, connected_at = True, time.monotonic()
-                    async for message in socket:
-                        self.state.messages += 1
-                        self._on_message(message_data(message))
+                    try:
+                        async for message in socket:
+                            self.state.messages += 1
+                            self._on_message(message_data(message))
+                    except asyncio.CancelledError:
+                        await asyncio.shield(socket.close(1001, "robot stopping"))
+                        raise
                     self.state.last_error = "closed by the server"
             except (TimeoutError, OSError, WebSocketException) as exc:
                 self.state.last_error = f"{type(exc).__name__}: {exc}"
