@@ -265,9 +265,11 @@ class Daemon:
     # --- record-created triggers --------------------------------------------------------
 
     async def _dispatch_triggers(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
-                await asyncio.wait_for(self._wake_triggers.wait(), TRIGGER_POLL_S)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel.
+                async with asyncio.timeout(TRIGGER_POLL_S):
+                    await self._wake_triggers.wait()
             except TimeoutError:
                 pass
             self._wake_triggers.clear()
@@ -308,15 +310,7 @@ class Daemon:
         spec = state.spec
         fired = _now()
         try:
-            if spec.script is None:
-                outcome = RunOutcome("error", 0.0, [], 0, [], {
-                    "name": "RobotError", "message": f"robot {spec.id} has no script",
-                    "stack": ""})
-            else:
-                assert self._pool is not None
-                job = RunJob(spec.id, str(spec.script), text, spec.token, spec.timeout_s,
-                             spec.memory_mb, depth)
-                outcome = await asyncio.wrap_future(self._pool.submit(job))
+            outcome = await self._execute(spec, text, depth)
             ended = _now()
             lines, cut = cut_log(outcome.logs)
             self._record(state, RunRecord(
@@ -330,6 +324,21 @@ class Daemon:
             self._wake_triggers.set()  # the run may have written records that trigger
             if state.queued and not self._stopping.is_set():
                 self._launch(state, *state.queued.pop(0))
+
+    async def _execute(self, spec: RobotSpec, text: str, depth: int) -> RunOutcome:
+        """The run's outcome; a failure to run at all is an error outcome, never lost."""
+        if spec.script is None:
+            return _failed("RobotError", f"robot {spec.id} has no script")
+        assert self._pool is not None
+        job = RunJob(spec.id, str(spec.script), text, spec.token, spec.timeout_s,
+                     spec.memory_mb, depth)
+        try:
+            return await asyncio.wrap_future(self._pool.submit(job))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the pool failed: record it as the run's error
+            log.exception("robot %s: could not run", spec.id)
+            return _failed(type(exc).__name__, str(exc))
 
     def _record(self, state: RobotState, run: RunRecord, *, trigger_id: int | None = None
                 ) -> None:
@@ -383,6 +392,10 @@ class Daemon:
             if now != seen:
                 seen = now
                 self.reload()
+
+
+def _failed(name: str, message: str) -> RunOutcome:
+    return RunOutcome("error", 0.0, [], 0, [], {"name": name, "message": message, "stack": ""})
 
 
 def _mtimes(path: Path) -> dict[Path, int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import os
 import threading
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class WorkerConfig:
     allow: tuple[str, ...] = ()
     triggers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     max_depth: int = 8
+    parent_pid: int = field(default_factory=os.getpid)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,13 @@ class RunOutcome:
 
 def _start_worker(config: WorkerConfig) -> None:
     global _worker
+    import signal
+
+    # The daemon decides when workers stop (Ctrl-C reaches the whole process group),
+    # and a worker never outlives it, even when it is killed with SIGKILL.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent(config.parent_pid)
     from runtime.runner import Runner
     from runtime.store.sqlite import SqliteStore
 
@@ -70,6 +79,29 @@ def _start_worker(config: WorkerConfig) -> None:
     store.set_triggers(config.triggers, config.max_depth)
     _worker = Runner(store, routes=[Route(a, b) for a, b in config.routes],
                      destinations=Destinations(config.deny, config.allow))
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG);
+    elsewhere, a thread watches the parent instead."""
+    import ctypes
+    import os
+    import signal
+    import sys
+    import time
+
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _run(job: RunJob) -> RunOutcome:
@@ -122,6 +154,8 @@ class WorkerPool:
     def _settle(self, done: concurrent.futures.Future[RunOutcome],
                 result: concurrent.futures.Future[RunOutcome],
                 pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        if result.cancelled():  # nobody waits for this run any more
+            return
         try:
             result.set_result(done.result())
         except BrokenProcessPool:
@@ -129,9 +163,10 @@ class WorkerPool:
             result.set_result(RunOutcome("error", 0.0, [], 0, [], {
                 "name": "WorkerDied", "message": "the worker process running this robot "
                 "died; the pool was made again", "stack": ""}))
-        except Exception as exc:  # noqa: BLE001 - any failure becomes the run's error
+        except BaseException as exc:  # noqa: BLE001 - even a cancelled run gets an outcome
             result.set_result(RunOutcome("error", 0.0, [], 0, [], {
-                "name": type(exc).__name__, "message": str(exc), "stack": ""}))
+                "name": type(exc).__name__, "message": str(exc) or "the run was cancelled",
+                "stack": ""}))
 
     def _renew(self, broken: concurrent.futures.ProcessPoolExecutor) -> None:
         with self._lock:

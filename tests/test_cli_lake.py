@@ -102,3 +102,23 @@ def test_user_password_lets_oauth_issue_tokens(cli: CliRunner, tmp_path: Path) -
     run(cli, "user", "add", "dan", "--password", "pw")
     with SqliteStore(tmp_path / "lake.sqlite3") as store:
         assert store.check_password("dan", "pw") and not store.check_password("dan", "no")
+
+
+def test_runs_and_logs_show_the_run_history(cli: CliRunner, tmp_path: Path) -> None:
+    from runtime.store.runs import RunRecord
+    from runtime.store.sqlite import SqliteStore
+
+    with SqliteStore(tmp_path / "lake.sqlite3") as store:
+        store.record_run(RunRecord("pull", "schedule", "ok", 1, 2, 3, 10, None,
+                                   [{"level": "info", "message": "fetched 5"}], False, 5, []))
+        failed = store.record_run(RunRecord(
+            "pull", "schedule", "error", 20, 21, 22, 30,
+            {"name": "TypeError", "message": "bad", "stack": "TypeError: bad\n    at x.js:1:1"},
+            [], True, 0, []))
+    code, out, _ = run(cli, "runs", "--robot", "pull", "--status", "error")
+    assert code == 0 and out.startswith(f"{failed}  pull  schedule  error 8 ms")
+    listed = json.loads(run(cli, "runs", "--json")[1])
+    assert [r["status"] for r in listed] == ["error", "ok"]
+    code, out, err = run(cli, "logs", str(failed))
+    assert "[log cut at 64 KiB]" in out and "at x.js:1:1" in err
+    assert run(cli, "logs", "999")[0] == 2

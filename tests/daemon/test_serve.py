@@ -65,7 +65,11 @@ def test_triggers_pending_at_a_kill_9_each_run_once_after_restart(
                             'trigger { recType = "io.src" } }', scripts={"copy.js": COPY}).start()
     sources = [daemon.post("io.src", {"k": k})["id"] for k in range(6)]
     wait_for(lambda: len(daemon.runs("copy")) >= 1, what="the first run")
+    assert daemon.process is not None
+    workers = _children(daemon.process.pid)
+    assert workers
     daemon.kill()
+    wait_for(lambda: not any(_alive(pid) for pid in workers), what="workers to die with it")
     with SqliteStore(daemon.db) as store:
         assert store.pending_triggers(), "some triggers were still pending at the kill"
     daemon.start()
@@ -74,6 +78,31 @@ def test_triggers_pending_at_a_kill_9_each_run_once_after_restart(
     ok_runs = [r for r in daemon.runs("copy") if r.status == "ok"]
     assert len(ok_runs) == len(sources)
     assert {r.data["from"] for r in daemon.records("io.copy")} == set(sources)
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _pending(daemon: Daemon) -> list[Any]:
@@ -157,3 +186,39 @@ def test_a_fire_missed_while_down_runs_once_within_the_grace(
     assert daemon.stop() == 0
     [run] = daemon.runs("ticker")
     assert abs(run.scheduled_ms / 1000 - (last + 30)) < 0.01
+
+
+def test_a_websocket_robot_with_a_script_runs_main_per_message(
+        daemon_factory: Callable[..., Daemon]) -> None:
+    feed = FeedServer([send_and_hold(5)])
+    per_message = """var lib = require('./libs/helpers');
+    function main(text, auth) { var m = lib.parseMsg(text);
+      lib.write('io.seen', {n: m.objs[0].data.n, type: m.recType,
+                            tags: m.objs[0].tags}, auth, []); }"""
+    daemon = daemon_factory(f'{{ id = "ws", token = "{TOKEN}", recType = "io.raw", '
+                            f'dType = "dev", uri = "{feed.uri}", script = "seen.js" }}',
+                            scripts={"seen.js": per_message}).start()
+    wait_for(lambda: len(daemon.records("io.seen")) == 5, what="five runs")
+    assert daemon.stop() == 0
+    feed.close()
+    seen = sorted((r.data["n"], r.data["type"], tuple(r.data["tags"]))
+                  for r in daemon.records("io.seen"))
+    assert seen == [(n, "io.raw", ("dev",)) for n in range(5)]
+    assert daemon.records("io.raw") == []  # with a script, main decides what is stored
+
+
+def test_overlapping_fires_are_skipped_or_queued_as_the_robot_says(
+        daemon_factory: Callable[..., Daemon]) -> None:
+    slow = """var lib = require('./libs/helpers');
+    function main(text, auth) { for (var t = Date.now(); Date.now() - t < 700;) {}
+      lib.write('io.slow', {}, auth, []); }"""
+    daemon = daemon_factory(
+        '{ id = "skipper", token = "tok-alice", script = "slow.js", '
+        'schedule { interval = 200ms } }\n'
+        '{ id = "queuer", token = "tok-alice", script = "slow.js", overlap = queue, '
+        'schedule { interval = 200ms } }', scripts={"slow.js": slow}).start()
+    time.sleep(3)
+    assert daemon.stop() == 0
+    skipper = {r.status for r in daemon.runs("skipper")}
+    queuer = {r.status for r in daemon.runs("queuer")}
+    assert skipper == {"ok", "skipped"} and queuer == {"ok"}
