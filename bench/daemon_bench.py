@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench.report import run_and_print
+from bench.report import free_port, run_and_print, wait_until_serving
 from runtime.store.base import Query
 from runtime.store.sqlite import SqliteStore
 
@@ -56,14 +56,6 @@ class BlastFeed:
         self._server.shutdown()
 
 
-def _port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Served:
     """`robot serve` on a generated manifest."""
 
@@ -71,21 +63,14 @@ class Served:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in scripts.items():
             (folder / name).write_text(text)
-        self.port = _port()
+        self.port = free_port()
         self.db = folder / "lake.sqlite3"
         (folder / "m.conf").write_text(
             f'store {{ path = "lake.sqlite3" }}\nserver {{ port = {self.port} }}\n'
             f'tokens = [ {{ token = "{TOKEN}", user = "bench" }} ]\nrobots = [\n{robots}\n]\n')
         self.process = subprocess.Popen([str(BIN / "robot"), "serve", str(folder / "m.conf")],
                                         stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{self.port}/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "robot serve did not start"
-                time.sleep(0.1)
+        wait_until_serving(f"http://127.0.0.1:{self.port}")
 
     def count(self, rec_type: str) -> int:
         with SqliteStore(self.db) as store, store.session() as session:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.report import run_and_print
+from bench.report import free_port, run_and_print, wait_until_serving
 from runtime.store.base import WriteRequest
 from runtime.store.sqlite import SqliteStore
 
@@ -31,29 +30,15 @@ wrk.headers["Authorization"] = "Bearer %s"
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def served(db: Path) -> Iterator[str]:
     """A `robot server` process on a free loopback port, stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([str(BIN / "robot"), "server", "--db", str(db),
                                 "--port", str(port)])
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_until_serving(url)
         yield url
     finally:
         process.terminate()
