@@ -64,7 +64,7 @@ def runs(robot_id: str | None, status: str | None, limit: int, as_json: bool,
          db: Path | None) -> None:
     """List recent runs, newest first."""
     with open_store(db) as store:
-        found = store.runs(robot=robot_id, status=status, limit=limit)  # type: ignore[attr-defined]
+        found = store.runs(robot=robot_id, status=status, limit=limit)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in found]))
         return
@@ -82,7 +82,7 @@ def logs(run_id: int, db: Path | None) -> None:
     """Print one run's log (and its error)."""
     with open_store(db) as store:
         try:
-            found = store.run(run_id)  # type: ignore[attr-defined]
+            found = store.run(run_id)
         except StoreError as exc:
             raise click.BadParameter(str(exc), param_hint="RUN_ID") from exc
     for line in found.log:

@@ -26,6 +26,7 @@ from runtime.records import (
 
 if TYPE_CHECKING:
     from runtime.events import EventBus
+    from runtime.store.runs import PendingTrigger, RunRecord
 
 DEFAULT_PER_PAGE = 999
 
@@ -305,6 +306,42 @@ class Store(abc.ABC):
 
         Raises:
             NotAuthenticated: unknown, revoked or expired.
+        """
+
+    @abc.abstractmethod
+    def set_triggers(self, routes: dict[str, list[tuple[str, str]]], max_depth: int) -> None:
+        """Say which robots run when a record of a recType is created.
+
+        Args:
+            routes: recType -> ``(robot id, the robot's identity)`` pairs.
+            max_depth: a record written at this chain depth triggers nothing more.
+        """
+
+    @abc.abstractmethod
+    def pending_triggers(self, limit: int = 1000) -> list[PendingTrigger]:
+        """Triggers stored with their records and not yet run, oldest first."""
+
+    @abc.abstractmethod
+    def trigger_record(self, pending: PendingTrigger) -> Record | None:
+        """The record a trigger is for (None if it was deleted since)."""
+
+    @abc.abstractmethod
+    def record_run(self, run: RunRecord, *, retention: int = 1000,
+                   trigger_id: int | None = None) -> int:
+        """Keep a run, forget the robot's runs beyond ``retention``, and take a
+        trigger's run's trigger out of the outbox, all in one transaction."""
+
+    @abc.abstractmethod
+    def runs(self, *, robot: str | None = None, status: str | None = None,
+             limit: int = 50) -> list[RunRecord]:
+        """The newest runs, optionally of one robot or one status."""
+
+    @abc.abstractmethod
+    def run(self, run_id: int) -> RunRecord:
+        """One run.
+
+        Raises:
+            RecordNotFound: no such run.
         """
 
     @abc.abstractmethod

@@ -202,7 +202,6 @@ class SqliteStore(Store):
                 if user == record.owner or user in record.co_owners]
 
     def pending_triggers(self, limit: int = 1000) -> list[PendingTrigger]:
-        """Triggers stored and not yet run, oldest first."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, robot, record_seq, rec_type, depth FROM pending_triggers "

@@ -55,11 +55,11 @@ class Daemon:
             f'tokens = [ {{ token = "{TOKEN}", user = "alice" }} ]\n{extra}\n'
             f"robots = [\n{robots}\n]\n")
 
-    def start(self) -> Daemon:
+    def start(self, *extra: str) -> Daemon:
         self.close_log()
         self._log = open(self.folder / "log", "ab")  # noqa: SIM115 - closed by close_log
         self.process = subprocess.Popen(
-            [str(BIN / "robot"), "serve", str(self.manifest), "--workers", "2"],
+            [str(BIN / "robot"), "serve", str(self.manifest), "--workers", "2", *extra],
             cwd=self.folder, stdout=subprocess.DEVNULL, stderr=self._log)
         wait_for(self._answers, what="the daemon's API")
         return self

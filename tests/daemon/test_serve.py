@@ -222,3 +222,13 @@ def test_overlapping_fires_are_skipped_or_queued_as_the_robot_says(
     skipper = {r.status for r in daemon.runs("skipper")}
     queuer = {r.status for r in daemon.runs("queuer")}
     assert skipper == {"ok", "skipped"} and queuer == {"ok"}
+
+
+def test_watch_reloads_a_changed_manifest_by_itself(
+        daemon_factory: Callable[..., Daemon]) -> None:
+    quiet = '{ id = "ticker", token = "tok-alice", script = "tick.js", schedule { delay = 1h } }'
+    daemon = daemon_factory(quiet, scripts={"tick.js": TICK}).start("--watch")
+    time.sleep(1.2)
+    daemon.write_manifest(quiet.replace("delay = 1h", "interval = 200ms"))
+    wait_for(lambda: len(daemon.records("io.tick")) >= 2, what="the watched change")
+    assert daemon.stop() == 0
