@@ -23,6 +23,11 @@ fails to answer (an exception swallowed by the foreign-function layer), the
 script sees ``PENDING`` still and raises instead of reading a stale answer.
 An ``ERROR`` answer is JSON ``{"name", "message", ...fields}`` and becomes a
 JavaScript ``Error`` with those properties.
+
+Deferred calls (record writes) use a second buffer, read by :class:`DeferredQueue`:
+the same 32-byte header (slot 0: units used, slot 1: entries), then the calls as
+UTF-16 texts separated by NUL (which JSON text never holds raw). A call's text is
+``[op, ...args]``, optionally followed by ``\x01`` and one more JSON text.
 """
 
 from __future__ import annotations
@@ -177,3 +182,26 @@ class BridgeEndpoint:
         self._bytes[HEADER_BYTES : HEADER_BYTES + len(data)] = data
         self._header[SLOT_LENGTH] = units
         self._header[SLOT_STATUS] = status
+
+
+class DeferredQueue:
+    """Python's side of bridge.js's deferred-call queue: NUL-separated JSON texts."""
+
+    _USED, _COUNT = 0, 1
+
+    def __init__(self, buffer: memoryview) -> None:
+        self._bytes = buffer.cast("B")
+        self._header = self._bytes[:HEADER_BYTES].cast("i")
+
+    def pending(self) -> bool:
+        """True when calls wait in the queue."""
+        return self._header[self._COUNT] > 0
+
+    def take(self) -> list[str]:
+        """Return the queued call texts and empty the queue."""
+        used, count = self._header[self._USED], self._header[self._COUNT]
+        data = self._bytes[HEADER_BYTES:HEADER_BYTES + 2 * used].tobytes()
+        self._header[self._USED] = 0
+        self._header[self._COUNT] = 0
+        entries = data.decode("utf-16-le", "surrogatepass").split("\x00")
+        return entries[:count]

@@ -101,3 +101,15 @@ def test_unknown_frame_kind_is_answered_as_error() -> None:
 def test_buffer_smaller_than_a_header_is_refused() -> None:
     with pytest.raises(BridgeProtocolError):
         bridge.BridgeEndpoint(bytearray(8), lambda req: req)
+
+
+def test_deferred_queue_hands_over_its_calls_in_order_and_empties() -> None:
+    buffer = bytearray(bridge.HEADER_BYTES + 200)
+    texts = ['["store.write","t"]\x01{"n":1}', '["store.write","t"]\x01{"n":2}']
+    data = "\x00".join(texts).encode("utf-16-le") + "\x00".encode("utf-16-le")
+    buffer[bridge.HEADER_BYTES:bridge.HEADER_BYTES + len(data)] = data
+    struct.pack_into("<ii", buffer, 0, len(data) // 2, len(texts))
+    queue = bridge.DeferredQueue(memoryview(buffer))
+    assert queue.pending()
+    assert queue.take() == texts
+    assert not queue.pending() and queue.take() == []

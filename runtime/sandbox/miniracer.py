@@ -43,7 +43,7 @@ from py_mini_racer._mini_racer import _running_event_loop
 from py_mini_racer._objects import ObjectFactoryImpl
 
 from runtime import jslibs
-from runtime.bridge import DEFAULT_BUFFER_BYTES, HEADER_BYTES, BridgeEndpoint
+from runtime.bridge import DEFAULT_BUFFER_BYTES, BridgeEndpoint, DeferredQueue
 from runtime.exceptions import HostCallError, SandboxError
 from runtime.sandbox.base import (
     Job,
@@ -463,29 +463,6 @@ def _collector_paused() -> Generator[None, None, None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-class DeferredQueue:
-    """Python's side of bridge.js's deferred-call queue: NUL-separated JSON texts."""
-
-    _USED, _COUNT = 0, 1
-
-    def __init__(self, buffer: memoryview) -> None:
-        self._bytes = buffer.cast("B")
-        self._header = self._bytes[:HEADER_BYTES].cast("i")
-
-    def pending(self) -> bool:
-        """True when calls wait in the queue."""
-        return self._header[self._COUNT] > 0
-
-    def take(self) -> list[str]:
-        """Return the queued call texts and empty the queue."""
-        used, count = self._header[self._USED], self._header[self._COUNT]
-        data = self._bytes[HEADER_BYTES:HEADER_BYTES + 2 * used].tobytes()
-        self._header[self._USED] = 0
-        self._header[self._COUNT] = 0
-        entries = data.decode("utf-16-le", "surrogatepass").split("\x00")
-        return entries[:count]
 
 
 def _json(answer: Any) -> str:
