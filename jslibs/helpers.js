@@ -99,6 +99,21 @@ exports.state = Object.freeze({
   'delete': function (key) { call('state.delete', [String(key)]); }
 });
 
+// --- notifications: each answers {err, msg}, never throws ---------------------------
+
+exports.sendEmail = function (from, to, subject, body) {
+  return call('notify.email', [from, to, subject, body]);
+};
+exports.sendMicroshareEmail = function (to, subject, body) {
+  return call('notify.microshareEmail', [to, subject, body]);
+};
+exports.sendSMS = function (from, to, text, accountSid, authToken) {
+  return call('notify.sms', [from, to, text, accountSid, authToken]);
+};
+exports.sendWSMessage = function (uri, message) {
+  return call('notify.ws', [uri, message]);
+};
+
 // --- log, codecs ---------------------------------------------------------------------
 
 exports.say = function (message) { call('log', ['info', String(message)]); };

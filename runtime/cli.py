@@ -18,6 +18,7 @@ import click
 from runtime import envelopes
 from runtime.exceptions import RobotLoadError, RobotRuntimeError, StoreError, UsageError
 from runtime.httpcalls import Route
+from runtime.notify import SmtpSettings
 from runtime.report import RunResult
 from runtime.runner import Runner
 from runtime.sandbox.base import Limits
@@ -87,19 +88,30 @@ def parse_routes(values: tuple[str, ...]) -> list[Route]:
 @click.option("--route", "routes", multiple=True, metavar="FROM=TO",
               help="Send requests whose URL starts with FROM to TO instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, nothing else.")
+@click.option("--smtp-host", default=None, help="Mail server for lib.sendEmail.")
+@click.option("--smtp-port", type=click.IntRange(1, 65535), default=25, show_default=True)
+@click.option("--smtp-user", default=None)
+@click.option("--smtp-password", default=None)
+@click.option("--smtp-starttls", is_flag=True)
+@click.option("--mail-from", default="robots@localhost", show_default=True,
+              help="Sender of lib.sendMicroshareEmail.")
 def robot_run(script: Path, text: str | None, auth: str | None, user: str, db: Path | None,
               dry_run: bool, timeout: float, memory: int, routes: tuple[str, ...],
-              as_json: bool) -> None:
+              as_json: bool, smtp_host: str | None, smtp_port: int, smtp_user: str | None,
+              smtp_password: str | None, smtp_starttls: bool, mail_from: str) -> None:
     """Run SCRIPT's main(text, auth) once and report what it did."""
     event_text = read_text_option(text)
     route_list = parse_routes(routes)
+    smtp = None if smtp_host is None else SmtpSettings(
+        smtp_host, smtp_port, smtp_user, smtp_password, smtp_starttls, mail_from)
     if not script.is_file():
         raise click.BadParameter(f"{script}: no such robot script", param_hint="SCRIPT")
     with open_store(db) as store:
         token = _run_token(store, auth, user)
         on_log = None if as_json else _print_log
         try:
-            with Runner(store, limits=Limits(timeout, memory), routes=route_list) as runner:
+            with Runner(store, limits=Limits(timeout, memory), routes=route_list,
+                        smtp=smtp) as runner:
                 result = runner.run(script, event_text, token, dry_run=dry_run, on_log=on_log)
         except RobotLoadError as exc:
             raise click.BadParameter(str(exc), param_hint="SCRIPT") from exc
@@ -133,6 +145,9 @@ def _print_summary(result: RunResult, dry_run: bool) -> None:
     verb = "would write" if dry_run else "wrote"
     for rec_type, count in sorted(result.writes_by_rec_type().items()):
         click.echo(f"{verb} {count} record(s) of {rec_type}", err=True)
+    for note in result.report.notifications:
+        state = "sent" if note["sent"] else "not sent (dry run)"
+        click.echo(f"{note['kind']} {state}: {', '.join(note['args'][:3])}", err=True)
     for call in result.report.http:
         status = call["status"] if call["status"] is not None else "no answer"
         click.echo(f"{call['method']} {call['url']} -> {status} ({call['ms']:.1f} ms)",

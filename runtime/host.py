@@ -16,6 +16,7 @@ from typing import Any
 from runtime import envelopes
 from runtime.exceptions import HostCallError, InvalidRecord, StoreError
 from runtime.httpcalls import HttpCaller, check_status, prepare
+from runtime.notify import Notifier
 from runtime.records import check_rec_type, check_tags
 from runtime.report import RunReport
 from runtime.store.base import (
@@ -41,17 +42,21 @@ class RunHost:
         session: the run's unit of work on the store.
         http: sends the robot's HTTP requests.
         report: collects the run's log, writes and HTTP calls.
-        dry_run: writes are checked and reported but not stored.
+        dry_run: writes are checked and reported but not stored, notifications
+            reported but not sent.
+        notifier: sends e-mail, SMS and websocket messages.
     """
 
     def __init__(self, *, robot_id: str, store: Store, session: StoreSession,
-                 http: HttpCaller, report: RunReport, dry_run: bool = False) -> None:
+                 http: HttpCaller, report: RunReport, dry_run: bool = False,
+                 notifier: Notifier | None = None) -> None:
         self._robot_id = robot_id
         self._store = store
         self._session = session
         self._http = http
         self.report = report
         self._dry_run = dry_run
+        self._notifier = notifier or Notifier(None, http)
         self._deadline = time.monotonic() + 30.0
         self._principals: dict[str, Principal] = {}
         # A run killed mid-call has its queued writes performed from another thread.
@@ -65,6 +70,11 @@ class RunHost:
             "state.get": lambda a: self._session.state_get(self._robot_id, str(a[0])),
             "state.set": self._state_set,
             "state.delete": lambda a: self._session.state_delete(self._robot_id, str(a[0])),
+            "notify.email": lambda a: self._notify("email", a, self._send_email),
+            "notify.microshareEmail": lambda a: self._notify(
+                "email", [self._notifier.default_sender, *a], self._send_email),
+            "notify.sms": lambda a: self._notify("sms", a, self._send_sms),
+            "notify.ws": lambda a: self._notify("websocket", a, self._send_ws),
         }
 
     def start(self, deadline: float) -> None:
@@ -124,6 +134,36 @@ class RunHost:
     def _state_set(self, args: list[Any]) -> None:
         key, value = str(args[0]), args[1] if len(args) > 1 else None
         self._session.state_set(self._robot_id, key, value)
+
+    # --- notifications ---------------------------------------------------------------
+
+    def _notify(self, kind: str, args: list[Any], send: Callable[[list[Any]], None]
+                ) -> dict[str, Any]:
+        """Send (or, in a dry run, only report) one notification; answer an envelope."""
+        self.report.notified(kind, [str(a) if a is not None else "" for a in args],
+                             sent=not self._dry_run)
+        if self._dry_run:
+            return {"err": 0, "msg": "Success (dry run: not sent)"}
+        try:
+            send(args)
+        except HostCallError as exc:
+            return envelopes.failed(exc.message)
+        return {"err": 0, "msg": "Success"}
+
+    def _send_email(self, args: list[Any]) -> None:
+        sender, to, subject, body = (args + [""] * 4)[:4]
+        self._notifier.email(str(sender), to, str(subject), str(body),
+                             deadline=self._deadline)
+
+    def _send_sms(self, args: list[Any]) -> None:
+        sender, to, text, sid, token = (args + [""] * 5)[:5]
+        self._notifier.sms(str(sender), str(to), str(text), str(sid), str(token),
+                           deadline=self._deadline)
+
+    def _send_ws(self, args: list[Any]) -> None:
+        uri, message = (args + ["", ""])[:2]
+        text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
+        self._notifier.ws_message(str(uri), text, deadline=self._deadline)
 
     # --- HTTP --------------------------------------------------------------------------
 

@@ -212,6 +212,14 @@ class HttpCaller:
                     self._own_client = self._client = httpx.Client(follow_redirects=True)
         return self._client
 
+    def check_destination(self, url: str) -> None:
+        """Refuse ``url`` (after routing) if the network policy denies it.
+
+        Raises:
+            NetworkError: code ``EPOLICY``.
+        """
+        self._destinations.check(apply_routes(url, self._routes))
+
     def close(self) -> None:
         """Close the client this caller made, if it made one."""
         if self._own_client is not None:

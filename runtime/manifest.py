@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.exceptions import InvalidRecord, UsageError
+from runtime.notify import SmtpSettings
 from runtime.records import check_rec_type, check_tags
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -124,6 +125,7 @@ class Manifest:
     routes: tuple[tuple[str, str], ...] = ()
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
     chain_depth: int = DEFAULT_CHAIN_DEPTH
+    smtp: SmtpSettings | None = None
     robots: tuple[RobotSpec, ...] = ()
 
 
@@ -185,9 +187,10 @@ class _Reader:
             self._robot(file, "", tree)
             return
         for key in tree:
-            if key not in ("store", "server", "tokens", "http", "network", "robots", "triggers"):
+            if key not in ("store", "server", "tokens", "http", "network", "robots", "triggers",
+                           "notify"):
                 self.problem(file, key, "unknown top-level key (store, server, tokens, http, "
-                             "network, triggers, robots)")
+                             "network, triggers, notify, robots)")
         self._settings(file, tree)
         robots = tree.get("robots", [])
         if not isinstance(robots, list):
@@ -200,7 +203,7 @@ class _Reader:
             self._robot(file, f"robots[{index}]", entry)
 
     def _settings(self, file: Path, tree: dict[str, Any]) -> None:
-        for key in ("store", "server", "http", "network", "triggers"):
+        for key in ("store", "server", "http", "network", "triggers", "notify"):
             if key in tree:
                 if key in self.settings:
                     self.problem(file, key, f"already set in {self.settings[key][0]}")
@@ -234,7 +237,8 @@ class _Reader:
                                 server_port=_int(file, "server.port", tree.get("port", 8080),
                                                  self.problem, 0, 65535))
         manifest = _replace(manifest, tokens=tuple(self._tokens()), routes=self._routes(),
-                            network=self._network(), chain_depth=self._chain_depth())
+                            network=self._network(), chain_depth=self._chain_depth(),
+                            smtp=self._smtp())
         if self.problem:
             raise ManifestError(self.problem.lines)
         return manifest
@@ -302,6 +306,23 @@ class _Reader:
                                  "block nor a host name")
             lists[key] = tuple(str(v) for v in values)
         return NetworkPolicy(deny=DEFAULT_DENY + lists["deny"], allow=lists["allow"])
+
+    def _smtp(self) -> SmtpSettings | None:
+        block = self._block("notify")
+        if block is None:
+            return None
+        file, tree = block
+        smtp = tree.get("smtp")
+        if not isinstance(smtp, dict) or not smtp.get("host"):
+            self.problem(file, "notify.smtp", "needs a block with at least host")
+            return None
+        return SmtpSettings(str(smtp["host"]),
+                            _int(file, "notify.smtp.port", smtp.get("port", 25), self.problem,
+                                 1, 65535),
+                            None if smtp.get("username") is None else str(smtp["username"]),
+                            None if smtp.get("password") is None else str(smtp["password"]),
+                            bool(smtp.get("starttls", False)),
+                            str(smtp.get("from", "robots@localhost")))
 
     def _chain_depth(self) -> int:
         block = self._block("triggers")

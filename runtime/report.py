@@ -23,6 +23,7 @@ class RunReport:
     logs: list[dict[str, str]] = field(default_factory=list)
     _writes: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     http: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     def log(self, level: str, message: str) -> None:
         """Keep one log line and tell the listener."""
@@ -53,6 +54,12 @@ class RunReport:
             counts[rec_type] = counts.get(rec_type, 0) + 1
         return counts
 
+    def notified(self, kind: str, args: list[str], *, sent: bool) -> None:
+        """Note one notification (``email``, ``sms``, ``websocket``) and its arguments;
+        an SMS's auth token is never kept."""
+        shown = args[:4] if kind == "sms" else args
+        self.notifications.append({"kind": kind, "args": shown, "sent": sent})
+
     def called(self, method: str, url: str, status: int | None, ms: float) -> None:
         """Note one HTTP call; ``status`` is None when no answer came."""
         self.http.append({"method": method, "url": url, "status": status,
@@ -81,6 +88,7 @@ class RunResult:
             "logs": self.report.logs,
             "writes": self.report.writes,
             "http": self.report.http,
+            "notifications": self.report.notifications,
             "error": None if self.error is None else self.error.to_json(),
         }
 

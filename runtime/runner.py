@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from runtime.host import RunHost
 from runtime.httpcalls import Destinations, HttpCaller, Route
 from runtime.modules import RobotModules
+from runtime.notify import Notifier, SmtpSettings
 from runtime.report import LogListener, RunReport, RunResult
 from runtime.sandbox.base import Job, Limits, RunEvent, Sandbox
 from runtime.sandbox.miniracer import MiniRacerSandbox
@@ -35,14 +36,17 @@ class Runner:
         routes: URL prefixes sent elsewhere (``--route``).
         http_client: the HTTP client robots use (one is made if omitted).
         destinations: the network policy [link-local and cloud metadata refused].
+        smtp: where robots' e-mail goes [nowhere: sendEmail answers an error].
     """
 
     def __init__(self, store: Store, *, limits: Limits | None = None,
                  routes: Sequence[Route] = (), http_client: httpx.Client | None = None,
-                 destinations: Destinations | None = None) -> None:
+                 destinations: Destinations | None = None,
+                 smtp: SmtpSettings | None = None) -> None:
         self._store = store
         self._limits = limits or Limits()
         self._http = HttpCaller(http_client, routes, destinations)
+        self._notifier = Notifier(smtp, self._http)
         self._sandboxes: dict[str, tuple[Sandbox, tuple[int, int, Limits]]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -69,7 +73,8 @@ class Runner:
             with self._store.session() as session:
                 session.trigger_depth = trigger_depth
                 host = RunHost(robot_id=key, store=self._store, session=session,
-                               http=self._http, report=report, dry_run=dry_run)
+                               http=self._http, report=report, dry_run=dry_run,
+                               notifier=self._notifier)
                 outcome = sandbox.run(Job(RunEvent(text, auth), host))
                 if not sandbox.alive:
                     self._discard(key)

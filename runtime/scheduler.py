@@ -185,7 +185,8 @@ class Daemon:
                     (state.spec.id, state.principal.user))
         self.store.set_triggers(routes, manifest.chain_depth)
         config = WorkerConfig(str(self._db), manifest.routes, manifest.network.deny,
-                              manifest.network.allow, routes, manifest.chain_depth)
+                              manifest.network.allow, routes, manifest.chain_depth,
+                              manifest.smtp)
         old, self._pool = self._pool, WorkerPool(config, self._workers)
         if old is not None:
             asyncio.get_running_loop().run_in_executor(None, old.close)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.httpcalls import Destinations, Route
+from runtime.notify import SmtpSettings
 from runtime.sandbox.base import Limits
 
 _worker: Any = None  # the worker process's Runner, made by _start_worker
@@ -35,6 +36,7 @@ class WorkerConfig:
     allow: tuple[str, ...] = ()
     triggers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     max_depth: int = 8
+    smtp: SmtpSettings | None = None
     parent_pid: int = field(default_factory=os.getpid)
 
 
@@ -78,7 +80,7 @@ def _start_worker(config: WorkerConfig) -> None:
     store = SqliteStore(config.db_path)
     store.set_triggers(config.triggers, config.max_depth)
     _worker = Runner(store, routes=[Route(a, b) for a, b in config.routes],
-                     destinations=Destinations(config.deny, config.allow))
+                     destinations=Destinations(config.deny, config.allow), smtp=config.smtp)
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -32,7 +32,8 @@ def test_json_output_is_one_object_with_the_contract_shape(cli: CliRunner,
     result = cli.invoke(robot_run, [script, "--text", "hello", "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert set(body) == {"status", "duration_ms", "logs", "writes", "http", "error"}
+    assert set(body) == {"status", "duration_ms", "logs", "writes", "http", "notifications",
+                         "error"}
     assert body["status"] == "ok" and body["error"] is None
     assert body["logs"] == [{"level": "info", "message": "hello"}]
     assert body["writes"][0]["recType"] == "io.c" and body["writes"][0]["tags"] == ["k"]
