@@ -140,6 +140,31 @@ def new_record(principal: Principal, request: WriteRequest, now_ms: int, *,
     return record, text
 
 
+@dataclass(frozen=True)
+class View:
+    """A named pipeline over one recType, or static JSON.
+
+    Attributes:
+        owner: the identity that made it through the API; None for a manifest's view,
+            which every identity may use (over its own records only).
+    """
+
+    id: str
+    rec_type: str | None = None
+    pipeline: tuple[Any, ...] | None = None
+    static: Any = None
+    owner: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The view as ``GET /view/:id`` shows it."""
+        body: dict[str, Any] = {"id": self.id, "recType": self.rec_type}
+        if self.pipeline is not None:
+            body["pipeline"] = list(self.pipeline)
+        else:
+            body["static"] = self.static
+        return body
+
+
 class StoreSession(abc.ABC):
     """A unit of work: writes are visible to its own reads at once, durable on close.
 
@@ -195,6 +220,16 @@ class StoreSession(abc.ABC):
 
         Raises:
             RecordNotFound: none such for this principal. Forbidden: may not write.
+        """
+
+    @abc.abstractmethod
+    def run_view(self, principal: Principal, rec_type: str, view: View,
+                 params: dict[str, Any]) -> list[Any]:
+        """The documents ``view`` makes of the principal's records of ``rec_type``.
+
+        Raises:
+            InvalidRecord: a bad pipeline or a missing parameter (ViewError).
+            Forbidden: may not read.
         """
 
     @abc.abstractmethod
@@ -342,6 +377,30 @@ class Store(abc.ABC):
 
         Raises:
             RecordNotFound: no such run.
+        """
+
+    @abc.abstractmethod
+    def put_view(self, view: View) -> None:
+        """Create or replace a view.
+
+        Raises:
+            RecordNotFound: the view exists and belongs to another identity.
+        """
+
+    @abc.abstractmethod
+    def get_view(self, view_id: str, user: str) -> View:
+        """A view ``user`` may use: its own, or a manifest's.
+
+        Raises:
+            RecordNotFound: none such for this identity.
+        """
+
+    @abc.abstractmethod
+    def delete_view(self, view_id: str, user: str) -> None:
+        """Delete one of ``user``'s views.
+
+        Raises:
+            RecordNotFound: none such for this identity.
         """
 
     @abc.abstractmethod

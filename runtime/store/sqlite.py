@@ -22,7 +22,7 @@ from runtime.exceptions import InvalidRecord, NotAuthenticated, RecordNotFound, 
 from runtime.passwords import hash_password, verify_password
 from runtime.records import org_of
 from runtime.store import sqlite_sql as sql
-from runtime.store.base import Principal, Record, Store, TokenInfo
+from runtime.store.base import Principal, Record, Store, TokenInfo, View
 from runtime.store.runs import PendingTrigger, RunRecord
 from runtime.store.sqlite_session import SqliteSession, now_ms
 
@@ -272,6 +272,38 @@ class SqliteStore(Store):
         if row is None:
             raise RecordNotFound(f"no run {run_id}")
         return _run(row)
+
+    # --- views ---------------------------------------------------------------------------
+
+    def put_view(self, view: View) -> None:
+        definition = json.dumps(view.to_json())
+        with self._lock:
+            row = self._conn.execute("SELECT owner FROM views WHERE id = ?",
+                                     (view.id,)).fetchone()
+            if row is not None and row[0] != view.owner:
+                raise RecordNotFound(f"no view {view.id!r} of yours")
+            self._conn.execute("INSERT OR REPLACE INTO views(id, owner, rec_type, definition) "
+                               "VALUES (?, ?, ?, ?)",
+                               (view.id, view.owner, view.rec_type, definition))
+
+    def get_view(self, view_id: str, user: str) -> View:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT owner, definition FROM views WHERE id = ? AND "
+                "(owner IS NULL OR owner = ?)", (view_id, user)).fetchone()
+        if row is None:
+            raise RecordNotFound(f"no view {view_id!r}")
+        body = json.loads(row[1])
+        pipeline = body.get("pipeline")
+        return View(view_id, body.get("recType"), None if pipeline is None else tuple(pipeline),
+                    body.get("static"), row[0])
+
+    def delete_view(self, view_id: str, user: str) -> None:
+        with self._lock:
+            gone = self._conn.execute("DELETE FROM views WHERE id = ? AND owner = ?",
+                                      (view_id, user)).rowcount
+        if not gone:
+            raise RecordNotFound(f"no view {view_id!r} of yours")
 
     # --- sessions ------------------------------------------------------------------------
 

@@ -14,16 +14,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from runtime import access
+from runtime import access, views
+from runtime.envelopes import record_json
 from runtime.exceptions import InvalidRecord, RecordNotFound, StoreError
 from runtime.records import check_id, compact_json, seq_of, stored_id
 from runtime.store import sqlite_sql as sql
+from runtime.store import sqlite_views
 from runtime.store.base import (
     Page,
     Principal,
     Query,
     Record,
     StoreSession,
+    View,
     WriteRequest,
     new_record,
 )
@@ -127,12 +130,13 @@ class SqliteSession(StoreSession):
 
     def write_many(self, principal: Principal, requests: Sequence[WriteRequest], *,
                    atomic: bool = False) -> list[Record | StoreError]:
-        now = now_ms()
         try:
             access.require_write(principal)
         except StoreError as exc:
             return [exc] * len(requests)
         conn = self._begin_write()
+        # Taken under the write lock, so creation times rise with store numbers.
+        now = now_ms()
         conn.execute("SAVEPOINT batch")
         try:
             outcomes = self._insert(principal, requests, now, atomic)
@@ -276,6 +280,41 @@ class SqliteSession(StoreSession):
         rows = self.conn.execute(sql.PAGE_FROM_MARK,
                                  (stream, mark_seq, count, rank - mark_rank)).fetchall()
         return Page([sql.to_record(row) for row in rows], total, query.page, query.per_page)
+
+    # --- views ---------------------------------------------------------------------------
+
+    def run_view(self, principal: Principal, rec_type: str, view: View,
+                 params: dict[str, Any]) -> list[Any]:
+        access.require_read(principal)
+        if view.pipeline is None:
+            static = view.static
+            return static if isinstance(static, list) else [static]
+        pipeline = views.check_pipeline(views.substitute(list(view.pipeline), params))
+        split = sqlite_views.plan(pipeline)
+        where, params_sql = self._readable(principal, rec_type)
+        where_sql = " AND ".join([where, *split.where])
+        paging = "" if split.limit is None and not split.offset else \
+            f" LIMIT {-1 if split.limit is None else int(split.limit)} OFFSET {int(split.offset)}"
+        columns = sqlite_views.field_columns(split.fields) if split.fields is not None else None
+        select = (", ".join(columns) or "1") if columns is not None else sql.RECORD_COLUMNS
+        rows = self.conn.execute(
+            f"SELECT {select} FROM records r WHERE {where_sql} ORDER BY {split.order}{paging}",
+            [*params_sql, *split.params])
+        if columns is not None:
+            assert split.fields is not None
+            fields = split.fields
+            docs: Any = (sqlite_views.field_doc(fields, row[:len(fields)]) for row in rows)
+        else:
+            docs = (record_json(sql.to_record(row)) for row in rows)
+        return views.run_pipeline(docs, split.rest)
+
+    def _readable(self, principal: Principal, rec_type: str) -> tuple[str, list[Any]]:
+        """WHERE for the principal's records of one recType (its stream when it can)."""
+        if not self.conn.execute(sql.CO_OWNED_OF_TYPE,
+                                 (principal.user, rec_type)).fetchone()[0]:
+            stream = self._stream(rec_type, principal.user, create=False)
+            return "r.stream = ?", [-1 if stream is None else stream]
+        return f"r.rec_type = ? AND {sql.READABLE}", [rec_type, principal.user, principal.user]
 
     # --- robot state ---------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT, log TEXT NOT NULL, log_cut INTEGER NOT NULL, writes INTEGER NOT NULL,
     http TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_robot ON runs(robot, id);
+CREATE TABLE IF NOT EXISTS views (
+    id TEXT PRIMARY KEY, owner TEXT, rec_type TEXT, definition TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS robot_state (
     robot TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (robot, key)) WITHOUT ROWID;
