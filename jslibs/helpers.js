@@ -72,6 +72,9 @@ exports.readShareById = function (auth, recType, id, params) {
 exports.readShareByTags = function (auth, recType, tags, params) {
   return call('store.readByTags', [auth, recType, tags || [], params || {}]);
 };
+exports.readShareByView = function (auth, recType, viewId, params) {
+  return call('store.readByView', [auth, recType, viewId, params || {}]);
+};
 
 // parseMsg(text): the read envelope of the record that triggered the run.
 exports.parseMsg = function (text) {

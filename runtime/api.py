@@ -30,8 +30,9 @@ from runtime.exceptions import (
     RecordNotFound,
     StoreError,
 )
-from runtime.records import check_rec_type, check_tags
+from runtime.records import check_rec_type, check_tags, typed_text
 from runtime.store.base import DEFAULT_PER_PAGE, Principal, Query, Store, WriteRequest
+from runtime.views import view_from_json
 from runtime.writer import GroupWriter
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
@@ -103,6 +104,32 @@ def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) ->
                    details: bool = True) -> Response:
         query = _query(rec_type, (), page, perPage, sort)
         return _page(store, who(request), query, details)
+
+    @app.get("/share/{rec_type}/view/{view_id}", summary="Read a view's result")
+    def get_view_result(rec_type: str, view_id: str, request: Request) -> Response:
+        principal = who(request)
+        view = store.get_view(view_id, principal.user)
+        params = {k: typed_text(v) for k, v in request.query_params.items()}
+        with store.session() as session:
+            docs = session.run_view(principal, check_rec_type(rec_type), view, params)
+        return json_response(envelopes.docs_envelope(docs))
+
+    @app.post("/view/{view_id}", status_code=201, summary="Create or replace a view")
+    async def put_view(view_id: str, request: Request) -> Response:
+        principal = who(request)
+        body = _parse_json(await _read_body(request, max_body_bytes))
+        view = view_from_json(view_id, body, owner=principal.user)
+        store.put_view(view)
+        return json_response(view.to_json(), 201)
+
+    @app.get("/view/{view_id}", summary="Read a view's definition")
+    def get_view(view_id: str, request: Request) -> Response:
+        return json_response(store.get_view(view_id, who(request).user).to_json())
+
+    @app.delete("/view/{view_id}", summary="Delete a view")
+    def delete_view(view_id: str, request: Request) -> Response:
+        store.delete_view(view_id, who(request).user)
+        return json_response({"id": view_id, "deleted": True})
 
     @app.get("/share/{rec_type}/tags/latest", summary="Read the newest record")
     def get_latest(rec_type: str, request: Request, details: bool = True) -> Response:

@@ -55,6 +55,12 @@ def records_envelope(records: Sequence[Record]) -> dict[str, Any]:
             "objs": [record_json(r) for r in records]}
 
 
+def docs_envelope(docs: Sequence[Any]) -> dict[str, Any]:
+    """Return ``{meta, objs}`` for a view's result documents."""
+    count = len(docs)
+    return {"meta": meta(count, 1, max(count, 1), count), "objs": list(docs)}
+
+
 def ok(body: dict[str, Any], *, rec_type: str, record_id: str = "") -> dict[str, Any]:
     """Return a robot helper's success envelope around ``{meta, objs}``."""
     return {"err": 0, "msg": "Success", **body, "id": record_id, "recType": rec_type}

@@ -67,6 +67,7 @@ class RunHost:
             "store.write": self._write,
             "store.readById": self._read_by_id,
             "store.readByTags": self._read_by_tags,
+            "store.readByView": self._read_by_view,
             "state.get": lambda a: self._session.state_get(self._robot_id, str(a[0])),
             "state.set": self._state_set,
             "state.delete": lambda a: self._session.state_delete(self._robot_id, str(a[0])),
@@ -225,6 +226,18 @@ class RunHost:
         return envelopes.ok(envelopes.records_envelope([record]), rec_type=record.rec_type,
                             record_id=record.id)
 
+    def _read_by_view(self, args: list[Any]) -> dict[str, Any]:
+        auth, rec_type, view_id, params = (args + [None] * 4)[:4]
+        try:
+            principal = self._principal(auth)
+            view = self._store.get_view(str(view_id), principal.user)
+            docs = self._session.run_view(principal, check_rec_type(rec_type), view,
+                                          _params(params))
+        except StoreError as exc:
+            return envelopes.failed(str(exc))
+        return {**envelopes.ok(envelopes.docs_envelope(docs), rec_type=str(rec_type)),
+                "viewId": str(view_id)}
+
     def _read_by_tags(self, args: list[Any]) -> dict[str, Any]:
         auth, rec_type, tags, params = (args + [None] * 4)[:4]
         try:
@@ -233,6 +246,10 @@ class RunHost:
         except StoreError as exc:
             return envelopes.failed(str(exc))
         return envelopes.ok(envelopes.page_envelope(page), rec_type=query.rec_type)
+
+
+def _params(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _group_writes(calls: list[tuple[str, list[Any], str | None]]

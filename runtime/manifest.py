@@ -18,6 +18,7 @@ from typing import Any
 from runtime.exceptions import InvalidRecord, UsageError
 from runtime.notify import SmtpSettings
 from runtime.records import check_rec_type, check_tags
+from runtime.store.base import View
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MEMORY_MB = 128
@@ -126,6 +127,7 @@ class Manifest:
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
     chain_depth: int = DEFAULT_CHAIN_DEPTH
     smtp: SmtpSettings | None = None
+    views: tuple[View, ...] = ()
     robots: tuple[RobotSpec, ...] = ()
 
 
@@ -188,9 +190,9 @@ class _Reader:
             return
         for key in tree:
             if key not in ("store", "server", "tokens", "http", "network", "robots", "triggers",
-                           "notify"):
+                           "notify", "views"):
                 self.problem(file, key, "unknown top-level key (store, server, tokens, http, "
-                             "network, triggers, notify, robots)")
+                             "network, triggers, notify, views, robots)")
         self._settings(file, tree)
         robots = tree.get("robots", [])
         if not isinstance(robots, list):
@@ -203,7 +205,7 @@ class _Reader:
             self._robot(file, f"robots[{index}]", entry)
 
     def _settings(self, file: Path, tree: dict[str, Any]) -> None:
-        for key in ("store", "server", "http", "network", "triggers", "notify"):
+        for key in ("store", "server", "http", "network", "triggers", "notify", "views"):
             if key in tree:
                 if key in self.settings:
                     self.problem(file, key, f"already set in {self.settings[key][0]}")
@@ -238,7 +240,7 @@ class _Reader:
                                                  self.problem, 0, 65535))
         manifest = _replace(manifest, tokens=tuple(self._tokens()), routes=self._routes(),
                             network=self._network(), chain_depth=self._chain_depth(),
-                            smtp=self._smtp())
+                            smtp=self._smtp(), views=self._views())
         if self.problem:
             raise ManifestError(self.problem.lines)
         return manifest
@@ -307,6 +309,19 @@ class _Reader:
             lists[key] = tuple(str(v) for v in values)
         return NetworkPolicy(deny=DEFAULT_DENY + lists["deny"], allow=lists["allow"])
 
+    def _views(self) -> tuple[View, ...]:
+        block = self._block("views")
+        if block is None:
+            return ()
+        file, tree = block
+        found = []
+        for view_id, body in tree.items():
+            try:
+                found.append(_view_from(view_id, body))
+            except InvalidRecord as exc:
+                self.problem(file, f"views.{view_id}", str(exc))
+        return tuple(found)
+
     def _smtp(self) -> SmtpSettings | None:
         block = self._block("notify")
         if block is None:
@@ -349,12 +364,23 @@ def _parse(file: Path, problems: list[str]) -> dict[str, Any] | None:
 
 
 def _plain(value: Any) -> Any:
-    """pyhocon's trees and lists as plain dicts and lists (durations kept as they are)."""
+    """pyhocon's trees and lists as plain dicts and lists (durations kept as they are;
+    the quotes pyhocon keeps around a quoted key, such as "$match", dropped)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_unquote(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def _view_from(view_id: str, body: Any) -> View:
+    from runtime.views import view_from_json  # the API's check of a view, too
+
+    return view_from_json(view_id, body, owner=None)
+
+
+def _unquote(key: str) -> str:
+    return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
 
 
 def _robot_spec(file: Path, at: str, entry: dict[str, Any], problem: Problems

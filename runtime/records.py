@@ -125,3 +125,17 @@ def checksum(canonical: str) -> str:
 def org_of(user: str) -> str:
     """Return the organisation of an identity: the domain of an e-mail-like name."""
     return user.rpartition("@")[2] if "@" in user else user
+
+
+_INT_TEXT = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
+_FLOAT_TEXT = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
+
+
+def typed_text(value: str) -> Any:
+    """Text from a CSV cell or a query string as JSON would have it: whole and decimal
+    numbers as numbers, ``true``/``false``/``null`` as such, the rest as text."""
+    if _INT_TEXT.match(value):
+        return int(value)
+    if _FLOAT_TEXT.match(value):
+        return float(value)
+    return {"true": True, "false": False, "null": None}.get(value, value)

@@ -152,6 +152,8 @@ class Daemon:
     # --- configuration -----------------------------------------------------------------
 
     def _configure(self, manifest: Manifest) -> None:
+        for view in manifest.views:
+            self.store.put_view(view)
         for token in manifest.tokens:
             self.store.register_token(token.token, token.user, pipe=token.pipe,
                                       scope=token.scope)

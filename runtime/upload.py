@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from runtime.exceptions import InvalidRecord, StoreError
+from runtime.records import typed_text
 from runtime.store.base import Principal, Store, WriteRequest
 
 BATCH_ROWS = 5000
-_INT = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
-_FLOAT = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +173,4 @@ def _csv_rows(stream: IO[str], name: str) -> Iterator[Row]:
 
 def _cell(value: str | None) -> Any:
     """A CSV cell as JSON would have it: numbers as numbers, the rest as text."""
-    if value is None:
-        return None
-    if _INT.match(value):
-        return int(value)
-    if _FLOAT.match(value):
-        return float(value)
-    return value
+    return None if value is None else typed_text(value)

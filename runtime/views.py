@@ -15,8 +15,11 @@ from functools import cmp_to_key
 from typing import Any
 
 from runtime.exceptions import InvalidRecord
+from runtime.records import check_rec_type
+from runtime.store.base import View
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
+_VIEW_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _MISSING = object()
 
 
@@ -49,6 +52,26 @@ def _param(params: dict[str, Any], name: str) -> Any:
     if name not in params:
         raise ViewError(f"the view needs parameter {name!r}")
     return params[name]
+
+
+def view_from_json(view_id: str, body: Any, *, owner: str | None) -> View:
+    """A view from ``{recType, pipeline}`` or ``{static}``.
+
+    Raises:
+        InvalidRecord: neither, or a pipeline that is not a list of known stages.
+    """
+    if not isinstance(body, dict) or ("pipeline" in body) == ("static" in body):
+        raise InvalidRecord("a view is {\"recType\", \"pipeline\": [...]} or "
+                            "{\"static\": ...}")
+    if not _VIEW_ID.match(view_id):
+        raise InvalidRecord(f"invalid view id {view_id!r}: 1-100 characters of "
+                            "A-Z a-z 0-9 . _ -")
+    if "static" in body:
+        return View(view_id, body.get("recType"), None, body["static"], owner)
+    rec_type = body.get("recType")
+    if rec_type is not None:
+        check_rec_type(rec_type)
+    return View(view_id, rec_type, tuple(check_pipeline(body["pipeline"])), None, owner)
 
 
 def run_pipeline(docs: Iterable[dict[str, Any]], pipeline: list[Any]) -> list[Any]:

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -236,3 +237,40 @@ def test_concurrent_posts_lose_nothing(api: str, alice: dict[str, str]) -> None:
     body = httpx.get(f"{api}/share/io.c", params={"perPage": 1}, headers=alice).json()
     assert body["meta"]["totalCount"] == 8000
 
+
+
+def test_views_through_the_api_are_their_owners_and_run_with_parameters(
+        api: str, alice: dict[str, str], bob: dict[str, str]) -> None:
+    for n in range(6):
+        httpx.post(f"{api}/share/io.vw", json={"device": f"d{n % 2}", "level": n}, headers=alice)
+    view = {"recType": "io.vw", "pipeline": [
+        {"$match": {"data.level": {"$gte": "${min}"}}},
+        {"$group": {"_id": "$data.device", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}]}
+    assert httpx.post(f"{api}/view/byDevice", json=view, headers=alice).status_code == 201
+    assert httpx.get(f"{api}/view/byDevice", headers=alice).json()["pipeline"] == view["pipeline"]
+    result = httpx.get(f"{api}/share/io.vw/view/byDevice", params={"min": 2},
+                       headers=alice).json()
+    assert result["objs"] == [{"_id": "d0", "n": 2}, {"_id": "d1", "n": 2}]
+    assert result["meta"]["totalCount"] == 2
+    assert httpx.get(f"{api}/view/byDevice", headers=bob).status_code == 404
+    assert httpx.delete(f"{api}/view/byDevice", headers=bob).status_code == 404
+    assert httpx.delete(f"{api}/view/byDevice", headers=alice).status_code == 200
+    assert httpx.get(f"{api}/share/io.vw/view/byDevice", headers=alice).status_code == 404
+
+
+@pytest.mark.parametrize("body, says", [
+    ({"recType": "io.x", "pipeline": [{"$lookup": {}}]}, "unsupported stage '$lookup'"),
+    ({"recType": "io.x"}, "a view is"),
+    ({"pipeline": "no"}, "a pipeline is a list"),
+])
+def test_bad_views_are_refused_with_the_reason(api: str, alice: dict[str, str],
+                                               body: dict[str, Any], says: str) -> None:
+    answer = httpx.post(f"{api}/view/bad", json=body, headers=alice)
+    assert answer.status_code == 400 and says in answer.json()["error"]
+
+
+def test_a_view_missing_a_parameter_is_a_400(api: str, alice: dict[str, str]) -> None:
+    view = {"recType": "io.x", "pipeline": [{"$match": {"data.d": "${device}"}}]}
+    httpx.post(f"{api}/view/needs", json=view, headers=alice)
+    answer = httpx.get(f"{api}/share/io.x/view/needs", headers=alice)
+    assert answer.status_code == 400 and "needs parameter 'device'" in answer.json()["error"]

@@ -264,3 +264,16 @@ def test_a_pipe_token_gets_the_envelope_of_its_own_write(run_js: RunJs,
                               "print(w.err, w.objs[0].data.n);\n"
                               "print(lib.readShareById('pipe-token', 'io.pipe', w.id).err);")
     assert logs(result) == ["0 1", "1"]
+
+
+def test_read_share_by_view_runs_a_view_with_params(run_js: RunJs, store: SqliteStore) -> None:
+    from runtime.store.base import View
+
+    store.put_view(View("hot", "io.t", ({"$match": {"data.v": {"$gt": "${min}"}}},
+                                        {"$count": "n"})))
+    result = run_main(run_js, """
+      [1, 5, 9].forEach(function (v) { lib.write('io.t', {v: v}, auth, []); });
+      var r = lib.readShareByView(auth, 'io.t', 'hot', {min: 4});
+      print(r.err, r.viewId, JSON.stringify(r.objs));
+      print(lib.readShareByView(auth, 'io.t', 'nope').err);""")
+    assert logs(result) == ['0 hot [{"n":2}]', "1"]
