@@ -23,13 +23,23 @@ from runtime.scheduler import Daemon
 from runtime.store.base import Query
 
 TOKEN = "My_MS_token"
-REC_TYPES = ("orange.liveobjects.siconia", "io.sage.device.packed", "io.demo.readings")
+REC_TYPES = ("orange.liveobjects.siconia", "io.sage.device.packed", "io.demo.readings",
+             "io.demo.alerts", "io.demo.summary")
 
 MANIFEST = """// Written by `robot demo`: the documented robots, against local simulators.
 store {{ path = "lake.sqlite3" }}
 server {{ host = "127.0.0.1", port = {api_port} }}
 tokens = [ {{ token = "{token}", user = "local" }} ]
 http {{ routes {{ "https://liveobjects.orange-business.com" = "http://127.0.0.1:{lo_port}" }} }}
+notify {{ smtp {{ host = "127.0.0.1", port = {smtp_port}, from = "robots@example.com" }} }}
+views {{
+  byDevice {{ recType = "io.demo.readings", pipeline = [
+    {{ "$match" = {{ "data.readings.temperature_1" = {{ "$gt" = "${{min}}" }} }} }}
+    {{ "$group" = {{ "_id" = "$data.device", "n" = {{ "$sum" = 1 }},
+                    "avg" = {{ "$avg" = "$data.readings.temperature_1" }} }} }}
+    {{ "$sort" = {{ "_id" = 1 }} }}
+  ] }}
+}}
 robots = [
   {{ id = "liveobjects-pull", token = "{token}", script = "liveobjects.js",
     schedule {{ interval = 3s }} }}
@@ -45,6 +55,10 @@ robots = [
     trigger {{ recType = "io.sage.device.packed" }} }}
   {{ id = "decode-liveobjects", token = "{token}", script = "decode_uplink.js",
     trigger {{ recType = "orange.liveobjects.siconia" }} }}
+  {{ id = "too-warm", token = "{token}", script = "alert_threshold.js",
+    trigger {{ recType = "io.demo.readings" }} }}
+  {{ id = "report", token = "{token}", script = "view_report.js",
+    schedule {{ interval = 5s, delay = 4s }} }}
 ]
 """
 
@@ -55,15 +69,43 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def prepare(folder: Path, robots: Path, *, lo_port: int, ws_port: int, api_port: int) -> Path:
+SCRIPTS = ("liveobjects.js", "decode_uplink.js", "alert_threshold.js", "view_report.js")
+
+
+def prepare(folder: Path, robots: Path, *, lo_port: int, ws_port: int, api_port: int,
+            smtp_port: int) -> Path:
     """Write the demo's manifest and robots into ``folder``; return the manifest."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("liveobjects.js", "decode_uplink.js"):
+    for name in SCRIPTS:
         shutil.copyfile(robots / name, folder / name)
     manifest = folder / "demo.conf"
     manifest.write_text(MANIFEST.format(api_port=api_port, lo_port=lo_port, ws_port=ws_port,
-                                        token=TOKEN))
+                                        smtp_port=smtp_port, token=TOKEN))
     return manifest
+
+
+class MailSink:
+    """A local SMTP server that keeps count of what it was sent."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.received = 0
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: object, session: object,  # noqa: N802
+                                  envelope: object) -> str:
+                sink.received += 1
+                return "250 OK"
+
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=_free_port())
+        self._controller.start()
+        self.port = self._controller.port
+
+    def close(self) -> None:
+        """Stop the server."""
+        self._controller.stop()
 
 
 def counts(daemon: Daemon) -> dict[str, int]:
@@ -79,9 +121,10 @@ def run(folder: Path, robots: Path, *, seconds: float,
     """Run the demo for ``seconds`` (or until Ctrl-C); return the final counts."""
     lo = liveobjects_api.serve(port=0, packets=5)
     feed = UplinkFeed(period_s=0.2)
+    mail = MailSink()
     api_port = _free_port()
     manifest = prepare(folder, robots, lo_port=lo.server_address[1], ws_port=feed.port,
-                       api_port=api_port)
+                       api_port=api_port, smtp_port=mail.port)
     daemon = Daemon(manifest, workers=2)
     final: dict[str, int] = {}
 
@@ -95,7 +138,7 @@ def run(folder: Path, robots: Path, *, seconds: float,
             failed = sum(r.status not in ("ok", "skipped") for r in runs)
             ws = daemon.robots["My_WS_robot"].feed
             say(f"[{elapsed:4.0f} s] " + "  ".join(f"{k}={v}" for k, v in now.items())
-                + f"  runs={len(runs)} failed={failed}"
+                + f"  runs={len(runs)} failed={failed} mails={mail.received}"
                 + (f"  ws={'up' if ws.state.connected else 'down'}:{ws.state.messages}"
                    if ws else ""))
             if elapsed >= seconds:
@@ -121,6 +164,7 @@ def run(folder: Path, robots: Path, *, seconds: float,
         asyncio.run(main())
     finally:
         feed.close()
+        mail.close()
         lo.shutdown()
         lo.server_close()
     return final or counts_after(folder)

@@ -293,6 +293,9 @@ class SqliteSession(StoreSession):
         split = sqlite_views.plan(pipeline)
         where, params_sql = self._readable(principal, rec_type)
         where_sql = " AND ".join([where, *split.where])
+        grouped = self._group_in_sql(split, where_sql, [*params_sql, *split.params])
+        if grouped is not None:
+            return views.run_pipeline(grouped, split.rest[1:])
         paging = "" if split.limit is None and not split.offset else \
             f" LIMIT {-1 if split.limit is None else int(split.limit)} OFFSET {int(split.offset)}"
         columns = sqlite_views.field_columns(split.fields) if split.fields is not None else None
@@ -307,6 +310,24 @@ class SqliteSession(StoreSession):
         else:
             docs = (record_json(sql.to_record(row)) for row in rows)
         return views.run_pipeline(docs, split.rest)
+
+    def _group_in_sql(self, split: sqlite_views.Plan, where_sql: str, params: list[Any]
+                      ) -> list[dict[str, Any]] | None:
+        """The first stage of the rest, a $group, run by SQLite when it can be exactly."""
+        if not split.rest or "$group" not in split.rest[0] or split.limit is not None \
+                or split.offset:
+            return None
+        translated = sqlite_views.group_sql(split.rest[0]["$group"])
+        if translated is None:
+            return None
+        key, aggregates = translated
+        columns = ", ".join([key, *(sql_text for _, sql_text in aggregates)])
+        rows = self.conn.execute(
+            f"SELECT {columns} FROM records r WHERE {where_sql} GROUP BY 1 "
+            "ORDER BY min(r.seq)", params)  # groups in the order their first record came
+        names = [name for name, _ in aggregates]
+        return [{"_id": json.loads(row[0]), **dict(zip(names, row[1:], strict=True))}
+                for row in rows]
 
     def _readable(self, principal: Principal, rec_type: str) -> tuple[str, list[Any]]:
         """WHERE for the principal's records of one recType (its stream when it can)."""

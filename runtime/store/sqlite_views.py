@@ -244,3 +244,57 @@ def field_doc(fields: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
             target = target.setdefault(key, {})
         target[keys[-1]] = json.loads(text)
     return doc
+
+
+def group_sql(spec: dict[str, Any]) -> tuple[str, list[tuple[str, str]]] | None:
+    """A ``$group`` SQLite can run exactly: ``_id`` null, ``"$recType"`` or ``"$data..."``;
+    ``$sum`` of a number or a data path, ``$avg`` of a data path.
+
+    Returns:
+        The group key's SQL and ``(field, aggregate SQL)`` pairs; None otherwise.
+    """
+    key = _group_key(spec.get("_id", _NO_KEY))
+    if key is None:
+        return None
+    aggregates = []
+    for name, accumulator in spec.items():
+        if name == "_id":
+            continue
+        if not isinstance(accumulator, dict) or len(accumulator) != 1:
+            return None
+        op, argument = next(iter(accumulator.items()))
+        sql = _aggregate(op, argument)
+        if sql is None:
+            return None
+        aggregates.append((name, sql))
+    return key, aggregates
+
+
+_NO_KEY = object()
+
+
+def _group_key(expression: Any) -> str | None:
+    if expression is None:
+        return "'null'"
+    if expression == "$recType":
+        return "json_quote(r.rec_type)"
+    if isinstance(expression, str) and expression.startswith("$"):
+        path = _DATA_PATH.match(expression[1:])
+        if path is not None:
+            # Missing and null group together, as the Python engine has it.
+            return f"coalesce(r.data -> '{_json_path(path.group(1)[1:].split('.'))}', 'null')"
+    return None
+
+
+def _aggregate(op: str, argument: Any) -> str | None:
+    if op == "$sum" and isinstance(argument, int | float) and not isinstance(argument, bool):
+        return f"count(*) * {argument!r}"
+    if not isinstance(argument, str) or not argument.startswith("$"):
+        return None
+    path = _DATA_PATH.match(argument[1:])
+    if path is None or op not in ("$sum", "$avg"):
+        return None
+    json_path = _json_path(path.group(1)[1:].split("."))
+    number = (f"CASE WHEN json_type(r.data, '{json_path}') IN ('integer', 'real') "
+              f"THEN json_extract(r.data, '{json_path}') END")
+    return f"coalesce(sum({number}), 0)" if op == "$sum" else f"avg({number})"
