@@ -6,6 +6,8 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -211,24 +213,19 @@ def _store_with_progress(store: Store, principal: Principal, rec_type: str,
         return upload.store_rows(store, principal, rec_type, tags, rows, on_batch=advance)
 
 
-class _open_source:  # noqa: N801 - used as a context manager like open()
-    def __init__(self, source: str) -> None:
-        self._source = source
-        self._file: IO[str] | None = None
-
-    def __enter__(self) -> tuple[IO[str], int | None]:
-        if self._source == "-":
-            return sys.stdin, None
-        path = Path(self._source)
-        try:
-            self._file = path.open(encoding="utf-8", newline="")
-            return self._file, path.stat().st_size
-        except OSError as exc:
-            raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="FILE") from exc
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
+@contextmanager
+def _open_source(source: str) -> Iterator[tuple[IO[str], int | None]]:
+    """The upload's text and its size in bytes (stdin for ``-``, size unknown)."""
+    if source == "-":
+        yield sys.stdin, None
+        return
+    path = Path(source)
+    try:
+        stream = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="FILE") from exc
+    with stream:
+        yield stream, path.stat().st_size
 
 
 @share.command("get")

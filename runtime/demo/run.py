@@ -20,7 +20,7 @@ from pathlib import Path
 from runtime.demo import liveobjects_api
 from runtime.demo.uplinks_feed import UplinkFeed
 from runtime.scheduler import Daemon
-from runtime.store.base import Query
+from runtime.store.base import Query, Store
 
 TOKEN = "My_MS_token"
 REC_TYPES = ("orange.liveobjects.siconia", "io.sage.device.packed", "io.demo.readings",
@@ -108,10 +108,10 @@ class MailSink:
         self._controller.stop()
 
 
-def counts(daemon: Daemon) -> dict[str, int]:
+def counts(store: Store) -> dict[str, int]:
     """Records stored so far, per recType of the demo."""
-    principal = daemon.store.authenticate(TOKEN)
-    with daemon.store.session() as session:
+    principal = store.authenticate(TOKEN)
+    with store.session() as session:
         return {rt: session.query(principal, Query(rt, per_page=1)).total_count
                 for rt in REC_TYPES}
 
@@ -133,7 +133,7 @@ def run(folder: Path, robots: Path, *, seconds: float,
         while True:
             await asyncio.sleep(1.0)
             elapsed = asyncio.get_running_loop().time() - started
-            now = await asyncio.to_thread(counts, daemon)
+            now = await asyncio.to_thread(counts, daemon.store)
             runs = await asyncio.to_thread(daemon.store.runs, limit=100_000)
             failed = sum(r.status not in ("ok", "skipped") for r in runs)
             ws = daemon.robots["My_WS_robot"].feed
@@ -175,10 +175,7 @@ def counts_after(folder: Path) -> dict[str, int]:
     from runtime.store.sqlite import SqliteStore
 
     with SqliteStore(folder / "lake.sqlite3") as store:
-        principal = store.authenticate(TOKEN)
-        with store.session() as session:
-            return {rt: session.query(principal, Query(rt, per_page=1)).total_count
-                    for rt in REC_TYPES}
+        return counts(store)
 
 
 def bundled_robots() -> Path:
