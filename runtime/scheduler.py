@@ -11,9 +11,11 @@ robots that did not change.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,6 +87,11 @@ class Daemon:
         self._writer: GroupWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._api_server: Any = None
+        # Run history and fire times are written on one thread of their own, in order:
+        # a write can wait for a worker's transaction, and the event loop must not.
+        self._books = concurrent.futures.ThreadPoolExecutor(1, "run-history")
+        self._unsaved_fires: dict[str, float] = {}
+        self._fires_lock = threading.Lock()
 
     # --- life ------------------------------------------------------------------------------
 
@@ -146,6 +153,7 @@ class Daemon:
         await asyncio.to_thread(self._writer.close)  # everything received is committed
         if self._pool is not None:
             await asyncio.to_thread(self._pool.close)
+        await asyncio.to_thread(self._books.shutdown, wait=True)
         self._write_status_now()
         self.store.close()
 
@@ -245,8 +253,19 @@ class Daemon:
         return None if value is None else float(value)
 
     def _remember_last_fire(self, robot: str, when: float) -> None:
+        """Keep the fire time for misfire handling; fires of many robots share one write."""
+        with self._fires_lock:
+            first = not self._unsaved_fires
+            self._unsaved_fires[robot] = when
+        if first:
+            self._books.submit(self._save_fires)
+
+    def _save_fires(self) -> None:
+        with self._fires_lock:
+            fires, self._unsaved_fires = self._unsaved_fires, {}
         with self.store.session() as session:
-            session.state_set(f"$daemon:{robot}", "lastFire", when)
+            for robot, when in fires.items():
+                session.state_set(f"$daemon:{robot}", "lastFire", when)
 
     # --- websocket feeds -----------------------------------------------------------------
 
@@ -287,11 +306,12 @@ class Daemon:
         record = self.store.trigger_record(pending)
         self._in_flight.add(pending.id)
         if record is None:
-            self._record(state, RunRecord(pending.robot, "trigger", "skipped",
-                                          error={"name": "RecordGone", "message":
-                                                 f"record {pending.record_seq} was deleted",
-                                                 "stack": ""}), trigger_id=pending.id)
-            self._in_flight.discard(pending.id)
+            gone = RunRecord(pending.robot, "trigger", "skipped", error={
+                "name": "RecordGone", "message": f"record {pending.record_seq} was deleted",
+                "stack": ""})
+            loop = asyncio.get_running_loop()
+            self._record(state, gone, trigger_id=pending.id).add_done_callback(
+                lambda _: loop.call_soon_threadsafe(self._in_flight.discard, pending.id))
             return
         text = canonical_json(envelopes.records_envelope([record]))
         self._launch(state, "trigger", text, None, pending.depth, pending.id)
@@ -316,10 +336,12 @@ class Daemon:
             outcome = await self._execute(spec, text, depth)
             ended = _now()
             lines, cut = cut_log(outcome.logs)
-            self._record(state, RunRecord(
+            # Awaited: a trigger leaves the outbox with its run's record, and only then
+            # may the dispatcher see that it is no longer in flight.
+            await asyncio.wrap_future(self._record(state, RunRecord(
                 spec.id, kind, outcome.status, _ms(scheduled), _ms(fired),
                 int((ended - outcome.duration_ms / 1000) * 1000), _ms(ended), outcome.error,
-                lines, cut, outcome.writes, outcome.http), trigger_id=trigger_id)
+                lines, cut, outcome.writes, outcome.http), trigger_id=trigger_id))
         finally:
             if trigger_id is not None:
                 self._in_flight.discard(trigger_id)
@@ -344,10 +366,14 @@ class Daemon:
             return _failed(type(exc).__name__, str(exc))
 
     def _record(self, state: RobotState, run: RunRecord, *, trigger_id: int | None = None
-                ) -> None:
-        run_id = self.store.record_run(run, retention=state.spec.retention,
-                                       trigger_id=trigger_id)
-        state.last_run = {"id": run_id, "status": run.status, "endedMs": run.ended_ms}
+                ) -> concurrent.futures.Future[None]:
+        """Keep ``run`` in the history, on the bookkeeping thread."""
+        def write() -> None:
+            run_id = self.store.record_run(run, retention=state.spec.retention,
+                                           trigger_id=trigger_id)
+            state.last_run = {"id": run_id, "status": run.status, "endedMs": run.ended_ms}
+
+        return self._books.submit(write)
 
     # --- status, API, watch ------------------------------------------------------------
 
